@@ -1,0 +1,3 @@
+from chargeyard_platform.db import run_migrations
+
+run_migrations(None)

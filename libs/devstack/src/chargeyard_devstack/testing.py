@@ -1,0 +1,56 @@
+"""Test helpers shared by every package's integration tests: a real broker, a real database."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import asyncpg
+
+from .stack import Broker, free_port
+
+POSTGRES_DSN = os.environ.get("CHARGEYARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+
+
+@contextmanager
+def tansu(log_dir: Path) -> Iterator[Broker]:
+    broker = Broker(free_port(), log_dir / "tansu.log")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@asynccontextmanager
+async def postgres_database(prefix: str = "cy_test") -> AsyncIterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards; yields its SQLAlchemy asyncpg URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(f"{POSTGRES_DSN}/postgres")
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    try:
+        yield f"{POSTGRES_DSN.replace('postgresql://', 'postgresql+asyncpg://', 1)}/{name}"
+    finally:
+        conn = await asyncpg.connect(f"{POSTGRES_DSN}/postgres")
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@asynccontextmanager
+async def database_url(kind: str, tmp_path: Path) -> AsyncIterator[str]:
+    """`kind` is "sqlite" or "postgres": the two databases every integration test runs on."""
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    elif kind == "postgres":
+        async with postgres_database() as url:
+            yield url
+    else:
+        raise ValueError(f"unknown database kind {kind!r}")

@@ -1,0 +1,486 @@
+"""The back office: pages for fleet managers, site operators and maintainers."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from ..adapters.platform import Rejected
+from ..domain.plan import site_power, timeline
+from .common import SESSION_COOKIE, User, current_user, part, platform_of, render, settings_of
+from .forms import local_time, optional, watt_hours
+
+router = APIRouter()
+Me = Annotated[User, Depends(current_user)]
+SiteQuery = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+LIVE_STATUSES = ("requested", "scheduled", "waitlisted", "conflict", "arrived", "charging")
+
+
+# --- signing in ------------------------------------------------------------------------------------
+
+
+@router.get("/login")
+async def login_page(request: Request, next: str = "/") -> Response:
+    return render(request, "login.html", next=next if next.startswith("/") else "/", error=None)
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    username: Annotated[str, Form(min_length=1, max_length=320)],
+    password: Annotated[str, Form(min_length=1, max_length=1000)],
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    platform = platform_of(request)
+    try:
+        token = await platform.sign_in(username, password)
+    except Rejected as refused:
+        error = "Wrong user name or password" if refused.status == 401 else refused.detail
+        return render(request, "login.html", status_code=refused.status, next=next, error=error)
+    me = await platform.json("reservation-api", "/v1/me", token=token.access_token)
+    target = next if next.startswith("/") and next not in ("/", "/login") else None
+    if target is None:
+        target = "/app" if set(me["roles"]) == {"driver"} else "/dashboard"
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token.access_token,
+        max_age=token.expires_in,
+        httponly=True,
+        samesite="lax",
+        secure=settings_of(request).secure_cookies,
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/")
+async def home(user: Me) -> Response:
+    return RedirectResponse("/app" if user.is_driver_only else "/dashboard", status_code=303)
+
+
+# --- dashboard -------------------------------------------------------------------------------------
+
+
+async def site_ids(request: Request) -> list[str]:
+    sites = await part(request, "sites", platform_of(request).json("energy-manager", "/v1/sites"))
+    found = [s["site_id"] for s in sites or []]
+    default = settings_of(request).default_site_id
+    return found or [default]
+
+
+def current_limit(capacity: dict[str, Any] | None, topology: dict[str, Any] | None) -> int | None:
+    if capacity is not None:
+        now = datetime.now(UTC)
+        for interval in capacity.get("intervals", []):
+            start = datetime.fromisoformat(interval["start"].replace("Z", "+00:00"))
+            end = datetime.fromisoformat(interval["end"].replace("Z", "+00:00"))
+            if start <= now < end:
+                return int(interval["limit_w"])
+        return int(capacity["default_limit_w"])
+    if topology is not None:
+        return int(topology["grid_limit_w"])
+    return None
+
+
+async def dashboard_data(request: Request, user: User, site_id: str, group_id: str | None = None) -> dict[str, Any]:
+    """A site's dashboard; with a group (EVSEs on any sites, the energy manager's groups), only
+    the group's connectors."""
+    platform = platform_of(request)
+    stations, topology, capacity, plan, booked = await asyncio.gather(
+        part(
+            request, "station status", platform.json("reporting", "/v1/reports/stations", params={"site_id": site_id})
+        ),
+        part(request, "topology", platform.json("energy-manager", f"/v1/sites/{site_id}")),
+        part(request, "capacity", platform.json("energy-manager", f"/v1/sites/{site_id}/capacity")),
+        part(request, "plan", platform.json("scheduler", f"/v1/plans/{site_id}")),
+        part(
+            request,
+            "reservations",
+            platform.json(
+                "reservation-api", "/v1/reservations", token=user.token, params={"site_id": site_id, "limit": 200}
+            ),
+        ),
+        return_exceptions=True,
+    )
+    # A plan or capacity the service does not have yet (a 404 problem) is simply not there.
+    for value in (stations, topology, capacity, plan, booked):
+        if isinstance(value, BaseException) and not (isinstance(value, Rejected) and value.status == 404):
+            raise value
+    stations, topology, capacity, plan, booked = (
+        None if isinstance(v, BaseException) else v for v in (stations, topology, capacity, plan, booked)
+    )
+    connectors = [
+        f"{s['station_id']}/{evse}" for s in (topology or {}).get("stations", []) for evse in s.get("evse_ids", [1])
+    ]
+    group = None
+    if group_id:
+        groups = await part(request, "groups", platform.json("energy-manager", "/v1/groups"))
+        group = next((g for g in groups or [] if g["group_id"] == group_id), None)
+        if group is None:
+            raise Rejected(404, "Unknown group", f"No group {group_id}: pick one of the energy manager's groups")
+        members = {f"{e['station_id']}/{e['evse_id']}" for e in group["evses"]}
+        everywhere = await part(request, "station status", platform.json("reporting", "/v1/reports/stations"))
+        stations = [
+            s | {"connectors": [c for c in s["connectors"] if f"{s['station_id']}/{c['evse_id']}" in members]}
+            for s in everywhere or []
+            if any(m.startswith(f"{s['station_id']}/") for m in members)
+        ]
+        connectors = sorted(members)
+    power = site_power(stations or [])
+    limit = current_limit(capacity, topology)
+    sessions = [r for r in (booked or {}).get("items", []) if r["status"] in LIVE_STATUSES]
+    sessions.sort(key=lambda r: r["arrival"])
+    return {
+        "site_id": site_id,
+        "group": group,
+        "stations": sorted(stations or [], key=lambda s: s["station_id"]),
+        "power_w": power,
+        "limit_w": limit,
+        "share": min(100, round(100 * power / limit)) if limit else None,
+        "sessions": sessions,
+        "chart": {
+            "power_w": power,
+            "limit_w": limit,
+            "at": datetime.now(UTC).isoformat(),
+            "timeline": timeline(plan, connectors),
+        },
+        "missing": getattr(request.state, "missing", []),
+    }
+
+
+@router.get("/dashboard")
+async def dashboard(request: Request, user: Me, site: SiteQuery = None, group: SiteQuery = None) -> Response:
+    sites, groups = await asyncio.gather(
+        site_ids(request), part(request, "groups", platform_of(request).json("energy-manager", "/v1/groups"))
+    )
+    site_id = site or sites[0]
+    data = await dashboard_data(request, user, site_id, group)
+    return render(request, "dashboard.html", user=user, sites=sites, groups=groups or [], page="dashboard", **data)
+
+
+@router.get("/dashboard/live")
+async def dashboard_live(request: Request, user: Me, site: SiteQuery = None, group: SiteQuery = None) -> Response:
+    """The live part of the dashboard, polled by htmx (hx-trigger="every 2s"): no reload."""
+    site_id = site or settings_of(request).default_site_id
+    return render(request, "dashboard_live.html", user=user, **await dashboard_data(request, user, site_id, group))
+
+
+# --- stations --------------------------------------------------------------------------------------
+
+
+@router.get("/stations")
+async def stations_page(request: Request, user: Me) -> Response:
+    platform = platform_of(request)
+    stations, status = await asyncio.gather(
+        part(request, "stations", platform.json("ocpp-gateway", "/v1/stations")),
+        part(request, "station status", platform.json("reporting", "/v1/reports/stations")),
+    )
+    by_id = {s["station_id"]: s for s in status or []}
+    return render(
+        request,
+        "stations.html",
+        user=user,
+        page="stations",
+        stations=sorted(stations or [], key=lambda s: s["id"]),
+        status=by_id,
+        missing=getattr(request.state, "missing", []),
+    )
+
+
+@router.get("/stations/{station_id}")
+async def station_page(request: Request, user: Me, station_id: str, sent: str | None = None) -> Response:
+    platform = platform_of(request)
+    station, journal, status = await asyncio.gather(
+        platform.json("ocpp-gateway", f"/v1/stations/{station_id}"),
+        part(request, "event history", platform.json("ocpp-gateway", f"/v1/stations/{station_id}/journal")),
+        part(request, "station status", platform.json("reporting", "/v1/reports/stations")),
+    )
+    mine = next((s for s in status or [] if s["station_id"] == station_id), None)
+    return render(
+        request,
+        "station.html",
+        user=user,
+        page="stations",
+        station=station,
+        journal=(journal or [])[-100:][::-1],
+        status=mine,
+        sent=sent,
+        missing=getattr(request.state, "missing", []),
+    )
+
+
+COMMANDS = {
+    "soft-reset": ("reset", {"kind": "soft"}),
+    "hard-reset": ("reset", {"kind": "hard"}),
+    "inoperative": ("availability", {"operative": False}),
+    "operative": ("availability", {"operative": True}),
+    "unlock": ("unlock", {"evse_id": 1, "connector_id": 1}),
+}
+
+
+@router.post("/stations/{station_id}/commands")
+async def station_command(
+    request: Request,
+    user: Me,
+    station_id: str,
+    command: Annotated[str, Form(pattern="^(" + "|".join(COMMANDS) + ")$")],
+) -> Response:
+    """Operator commands go through the energy manager, which owns the infrastructure."""
+    if not user.can("sites:manage") and not user.can("connectors:read"):
+        raise Rejected(403, "Forbidden", "Your role may not send commands to stations")
+    path, body = COMMANDS[command]
+    response = await platform_of(request).call(
+        "energy-manager",
+        "POST",
+        f"/v1/stations/{station_id}/{path}",
+        json=body,
+        headers={"X-Operator": f"user:{user.id}"},
+    )
+    command_id = response.json().get("command_id", "")
+    return RedirectResponse(f"/stations/{station_id}?sent={command_id}", status_code=303)
+
+
+# --- reservations ----------------------------------------------------------------------------------
+
+
+async def time_zone_of(request: Request, user: User, site_id: str) -> str:
+    site = await part(
+        request, "site", platform_of(request).json("reservation-api", f"/v1/sites/{site_id}", token=user.token)
+    )
+    return str((site or {}).get("time_zone") or "Europe/Berlin")
+
+
+@router.get("/reservations")
+async def reservations_page(request: Request, user: Me, site: SiteQuery = None) -> Response:
+    platform = platform_of(request)
+    site_id = site or settings_of(request).default_site_id
+    booked, waiting, vehicles, tz = await asyncio.gather(
+        platform.json("reservation-api", "/v1/reservations", token=user.token, params={"limit": 200}),
+        part(
+            request, "waiting list", platform.json("reservation-api", f"/v1/sites/{site_id}/waitlist", token=user.token)
+        ),
+        part(request, "vehicles", platform.json("reservation-api", "/v1/vehicles", token=user.token)),
+        time_zone_of(request, user, site_id),
+        return_exceptions=True,
+    )
+    if isinstance(booked, BaseException):
+        raise booked
+    now = datetime.now(ZoneInfo(tz if isinstance(tz, str) else "Europe/Berlin")).replace(second=0, microsecond=0)
+    return render(
+        request,
+        "reservations.html",
+        user=user,
+        page="reservations",
+        site_id=site_id,
+        reservations=sorted(booked["items"], key=lambda r: r["arrival"], reverse=True),
+        waiting=[] if isinstance(waiting, BaseException) else waiting or [],
+        vehicles=[] if isinstance(vehicles, BaseException) or vehicles is None else vehicles["items"],
+        time_zone=tz,
+        default_arrival=now.strftime("%Y-%m-%dT%H:%M"),
+        default_departure=(now + timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M"),
+        missing=getattr(request.state, "missing", []),
+    )
+
+
+@router.post("/reservations")
+async def create_reservation(
+    request: Request,
+    user: Me,
+    arrival: Annotated[str, Form(max_length=40)],
+    departure: Annotated[str, Form(max_length=40)],
+    energy_kwh: Annotated[str, Form(max_length=20)],
+    site_id: Annotated[str, Form(max_length=64)] = "",
+    station_id: Annotated[str, Form(max_length=48)] = "",
+    vehicle_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    site = optional(site_id) or settings_of(request).default_site_id
+    tz = await time_zone_of(request, user, site)
+    body = {
+        "site_id": site,
+        "arrival": local_time("arrival", arrival, tz).isoformat(),
+        "departure": local_time("departure", departure, tz).isoformat(),
+        "energy_wh": watt_hours("energy_kwh", energy_kwh),
+        "station_id": optional(station_id),
+        "vehicle_id": optional(vehicle_id),
+    }
+    created = await platform_of(request).call(
+        "reservation-api", "POST", "/v1/reservations", token=user.token, json={k: v for k, v in body.items() if v}
+    )
+    return RedirectResponse(f"/reservations/{created.json()['id']}", status_code=303)
+
+
+@router.get("/reservations/{reservation_id}")
+async def reservation_page(request: Request, user: Me, reservation_id: str) -> Response:
+    reservation = await platform_of(request).json(
+        "reservation-api", f"/v1/reservations/{reservation_id}", token=user.token
+    )
+    template = "reservation_live.html" if request.headers.get("hx-request") else "reservation.html"
+    return render(request, template, user=user, page="reservations", r=reservation)
+
+
+@router.post("/reservations/{reservation_id}/start")
+async def remote_start(request: Request, user: Me, reservation_id: str) -> Response:
+    """Remote start from the back office: the reservation's driver's session on its assigned
+    connector (the reservation API sends the RemoteStart with the driver's token)."""
+    platform = platform_of(request)
+    r = await platform.json("reservation-api", f"/v1/reservations/{reservation_id}", token=user.token)
+    if not r.get("assigned_station_id"):
+        raise Rejected(409, "No connector yet", "The reservation has no assigned connector to start on")
+    await platform.call(
+        "reservation-api",
+        "POST",
+        f"/v1/connectors/{r['assigned_station_id']}/{r['assigned_evse_id']}/start",
+        token=user.token,
+        json={"reservation_id": reservation_id},
+    )
+    return RedirectResponse(f"/reservations/{reservation_id}", status_code=303)
+
+
+@router.post("/reservations/{reservation_id}/cancel")
+async def cancel_reservation(request: Request, user: Me, reservation_id: str) -> Response:
+    await platform_of(request).call(
+        "reservation-api",
+        "POST",
+        f"/v1/reservations/{reservation_id}/cancel",
+        token=user.token,
+        json={"reason": "cancelled in the back office"},
+    )
+    return RedirectResponse(f"/reservations/{reservation_id}", status_code=303)
+
+
+# --- fleet, topology, tariffs, reports -------------------------------------------------------------
+
+
+@router.get("/fleet")
+async def fleet_page(request: Request, user: Me) -> Response:
+    platform = platform_of(request)
+    vehicles, drivers = await asyncio.gather(
+        part(request, "vehicles", platform.json("reservation-api", "/v1/vehicles", token=user.token)),
+        part(request, "drivers", platform.json("reservation-api", "/v1/drivers", token=user.token)),
+        return_exceptions=True,
+    )
+    items = [(v or {}).get("items", []) if not isinstance(v, BaseException) else [] for v in (vehicles, drivers)]
+    return render(
+        request,
+        "fleet.html",
+        user=user,
+        page="fleet",
+        vehicles=items[0],
+        drivers=items[1],
+        missing=getattr(request.state, "missing", []),
+    )
+
+
+@router.get("/topology")
+async def topology_page(request: Request, user: Me, site: SiteQuery = None) -> Response:
+    platform = platform_of(request)
+    sites = await site_ids(request)
+    site_id = site or sites[0]
+    topology, capacity, groups = await asyncio.gather(
+        part(request, "topology", platform.json("energy-manager", f"/v1/sites/{site_id}")),
+        part(request, "capacity", platform.json("energy-manager", f"/v1/sites/{site_id}/capacity")),
+        part(request, "groups", platform.json("energy-manager", "/v1/groups")),
+        return_exceptions=True,
+    )
+    values = [None if isinstance(v, BaseException) else v for v in (topology, capacity, groups)]
+    return render(
+        request,
+        "topology.html",
+        user=user,
+        page="topology",
+        sites=sites,
+        site_id=site_id,
+        topology=values[0],
+        capacity=values[1],
+        groups=values[2] or [],
+        missing=getattr(request.state, "missing", []),
+    )
+
+
+@router.get("/tariffs")
+async def tariffs_page(request: Request, user: Me) -> Response:
+    platform = platform_of(request)
+    tariffs, sessions = await asyncio.gather(
+        part(request, "tariffs", platform.json("billing", "/v1/tariffs")),
+        part(request, "charging sessions", platform.json("billing", "/v1/sessions")),
+        return_exceptions=True,
+    )
+    values = [None if isinstance(v, BaseException) else v for v in (tariffs, sessions)]
+    return render(
+        request,
+        "tariffs.html",
+        user=user,
+        page="tariffs",
+        tariffs=values[0] if isinstance(values[0], list) else (values[0] or {}).get("items", []),
+        sessions=(values[1] or [])[:100],
+        missing=getattr(request.state, "missing", []),
+    )
+
+
+ReportTime = Annotated[str | None, Query(alias="from", max_length=40)]
+
+
+def report_params(site: str | None, start: str | None, end: str | None) -> dict[str, str]:
+    """Filters from the form (date inputs, UTC days) as the reporting API's from/to."""
+    params: dict[str, str] = {}
+    for name, value in (("from", start), ("to", end)):
+        if value:
+            day = local_time(name, value + ("T00:00" if "T" not in value else ""), "UTC")
+            params[name] = day.isoformat()
+    if site:
+        params["site_id"] = site
+    return params
+
+
+@router.get("/reports")
+async def reports_page(
+    request: Request, user: Me, site: SiteQuery = None, start: ReportTime = None, to: str | None = None
+) -> Response:
+    platform = platform_of(request)
+    params = report_params(site, start, to)
+    energy = await part(request, "energy report", platform.json("reporting", "/v1/reports/energy", params=params))
+    stations = [s for site_report in (energy or {}).get("sites", []) for s in site_report["stations"]]
+    chart = {
+        "labels": [s["station_id"] for s in stations],
+        "datasets": [{"label": "kWh", "data": [s["energy_wh"] / 1000 for s in stations], "backgroundColor": "#2563eb"}],
+    }
+    query = "&".join(f"{k}={v}" for k, v in (("site", site), ("from", start), ("to", to)) if v)
+    return render(
+        request,
+        "reports.html",
+        user=user,
+        page="reports",
+        energy=energy,
+        chart=chart,
+        site=site or "",
+        start=start or "",
+        end=to or "",
+        csv_url="/reports/energy.csv" + (f"?{query}" if query else ""),
+        missing=getattr(request.state, "missing", []),
+    )
+
+
+@router.get("/reports/energy.csv")
+async def energy_csv(
+    request: Request, user: Me, site: SiteQuery = None, start: ReportTime = None, to: str | None = None
+) -> Response:
+    upstream = await platform_of(request).call(
+        "reporting", "GET", "/v1/reports/energy.csv", params=report_params(site, start, to)
+    )
+    return Response(
+        upstream.content,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="energy.csv"'},
+    )

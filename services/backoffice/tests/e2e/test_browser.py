@@ -1,0 +1,167 @@
+"""Must show 1-3 of issue 9 in a real browser: headless Debian chromium driven by Playwright,
+against the whole platform with simulated stations.
+
+Run order matters (one stack for the module): the fleet manager plugs nothing in but watches a
+car arrive live, books and sees the plan; the driver books more than the site gives, answers the
+conflict and starts by scanning the connector's QR code; then every page at phone width."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from chargeyard_simulator import Car
+from playwright.sync_api import expect
+
+from .conftest import PASSWORD, Offline, System, new_context
+
+PHONE = {"width": 390, "height": 844}
+
+
+def sign_in(page: Any, system: System, email: str) -> None:
+    page.goto(f"{system.url}/login")
+    page.fill("input[name=username]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+
+
+@contextmanager
+def showing(page: Any) -> Iterator[None]:
+    """A failed step says what the page showed."""
+    try:
+        yield
+    except AssertionError as failed:
+        raise AssertionError(f"{failed}\n--- {page.url} showed:\n{page.inner_text('main')[:1500]}") from failed
+    except Exception as failed:
+        raise AssertionError(f"{failed}\n--- {page.url} showed:\n{page.inner_text('main')[:1500]}") from failed
+
+
+def first_station(system: System) -> str:
+    return sorted(system.stations)[0]
+
+
+def test_a_fleet_manager_sees_a_station_change_live_and_books_a_reservation(
+    system: System, browser: Any, offline: Offline, shots: Path
+) -> None:
+    context = new_context(browser, offline, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    with showing(page):
+        sign_in(page, system, system.fleet_manager)
+        expect(page).to_have_url(f"{system.url}/dashboard")
+        station_id = first_station(system)
+        tile = page.locator(f"li.tile[data-station='{station_id}'] .status")
+        expect(tile).to_have_attribute("data-status", "Available")
+        # A mark on this very document: if the page reloaded, it would be gone.
+        page.evaluate("window.notReloaded = true")
+        system.call(
+            lambda: system.stations[station_id].plug_in(1, Car(battery_wh=60_000, soc_percent=30, max_power_w=11_000))
+        )
+        expect(tile).to_have_attribute("data-status", "Preparing")
+        assert page.evaluate("window.notReloaded === true"), "the dashboard reloaded instead of updating in place"
+
+        page.goto(f"{system.url}/reservations")
+        page.fill("input[name=energy_kwh]", "5")
+        page.click("#new-reservation button[type=submit]")
+        expect(page).to_have_url(re.compile(r"/reservations/[0-9a-f-]{36}$"))
+        expect(page.locator("#reservation-status")).to_have_attribute("data-status", "scheduled")
+        expect(page.locator("#reservation-connector")).to_have_text(re.compile(r"/1$"))
+
+        page.goto(f"{system.url}/dashboard")
+        expect(page.locator("#live tr[data-reservation] .status[data-status=scheduled]").first).to_be_visible()
+        page.wait_for_timeout(2500)  # two live refreshes: the power chart has points
+        page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
+    context.close()
+
+
+def test_a_driver_answers_a_conflict_and_starts_by_the_connectors_qr_code(
+    system: System, browser: Any, offline: Offline, shots: Path, tmp_path: Path
+) -> None:
+    context = new_context(browser, offline, viewport=PHONE, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    with showing(page):
+        sign_in(page, system, system.driver)
+        expect(page).to_have_url(f"{system.url}/app")
+        assert overflow(page) <= 0, f"the app's home is {overflow(page)} px wider than the phone"
+        # 20 kWh within two hours: the car could (11 kW), the site cannot (7 kW shared): a conflict.
+        departure = datetime.now(ZoneInfo("Europe/Berlin")) + timedelta(hours=2)
+        page.fill("#book input[name=departure]", departure.strftime("%Y-%m-%dT%H:%M"))
+        page.fill("#book input[name=amount]", "20")
+        page.click("#book button[type=submit]")
+        expect(page).to_have_url(re.compile(r"/app/sessions/[0-9a-f-]{36}$"))
+        session_url = page.url
+        expect(page.locator("#session-status")).to_have_attribute("data-status", "conflict")
+        assert overflow(page) <= 0, f"the session page is {overflow(page)} px wider than the phone"
+        page.click("button[value=less_charge_on_time]")
+        expect(page.locator("#session-decision")).to_have_text("Less charge, on time")
+        expect(page.locator("#session-status")).not_to_have_attribute("data-status", "conflict")
+
+        station_id = first_station(system)
+        with system.admin() as admin:
+            qr = admin.get(f"/v1/connectors/{station_id}/1/qr", params={"format": "png"})
+            assert qr.status_code == 200, qr.text
+        photo = tmp_path / "qr.png"
+        photo.write_bytes(qr.content)
+        page.goto(f"{system.url}/app/scan")
+        assert overflow(page) <= 0, f"the scan page is {overflow(page)} px wider than the phone"
+        page.set_input_files("#qr-photo", str(photo))  # the photo the phone's camera takes
+        expect(page).to_have_url(session_url)
+        expect(page.locator("#session-connector")).to_have_text(f"{station_id}/1")
+        expect(page.locator("#session-status")).to_have_attribute("data-status", "charging")
+        # The station's metered power reaches the page (simulated meter -> gateway -> reporting); what
+        # the car draws right now is the plan's business (it may be 0 W until its slot).
+        expect(page.locator("#session-power")).to_have_text(re.compile(r"^\d+\.\d kW$"))
+        page.screenshot(path=str(shots / "app-session.png"), full_page=True)
+    context.close()
+
+
+BACK_OFFICE_PAGES = (
+    "/login",
+    "/dashboard",
+    "/stations",
+    "/reservations",
+    "/fleet",
+    "/topology",
+    "/tariffs",
+    "/reports",
+    "/maintenance",
+    "/dashboard?lang=de",
+)
+
+
+def overflow(page: Any) -> int:
+    return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
+
+
+def test_every_page_fits_a_phone_and_loads_nothing_from_the_internet(
+    system: System, browser: Any, offline: Offline
+) -> None:
+    """The driver's pages (/app, /app/scan, the session page) are checked at 390 px in the driver's test."""
+    wide: dict[str, int] = {}
+    errors: list[str] = []
+    took: dict[str, float] = {}
+    context = new_context(browser, offline, viewport=PHONE, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    sign_in(page, system, system.fleet_manager)
+    for path in (*BACK_OFFICE_PAGES, f"/stations/{first_station(system)}"):
+        started = time.monotonic()
+        response = page.goto(f"{system.url}{path}")
+        took[path] = round(time.monotonic() - started, 2)
+        assert response is not None and response.status == 200, f"{path}: {response and response.status}"
+        page.wait_for_timeout(400)  # scripts ran, charts drawn, the first live refresh swapped in
+        if overflow(page) > 0:
+            wide[path] = overflow(page)
+        if path == "/dashboard?lang=de":  # the other language, kept for the pages after it
+            expect(page.locator("h1")).to_have_text("Übersicht")
+            expect(page.locator("header nav a[href='/stations']")).to_have_text("Ladestationen")
+    context.close()
+    print(f"seconds per page at phone width: {took}")
+    assert errors == [], errors
+    assert wide == {}, f"pages wider than a 390 px phone (px too wide): {wide}"
+    assert offline.refused == [], f"pages asked the internet for: {offline.refused}"

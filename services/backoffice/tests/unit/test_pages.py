@@ -1,0 +1,438 @@
+"""Every page rendered against canned answers of the other services (httpx.MockTransport): the
+pages, the language, the sign-in redirect, and what a missing service leaves on a page."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from chargeyard_backoffice.bootstrap import bootstrap
+from chargeyard_backoffice.config import Settings
+from fastapi.testclient import TestClient
+
+NOW = "2026-05-01T10:00:00+02:00"
+
+
+def a_reservation(**changes: Any) -> dict[str, Any]:
+    reservation = {
+        "id": "7f1c2d9e-0000-4000-8000-000000000001",
+        "tenant_id": "default",
+        "site_id": "site-1",
+        "time_zone": "Europe/Berlin",
+        "vehicle_id": None,
+        "driver_id": "d-1",
+        "arrival": NOW,
+        "departure": "2026-05-01T14:00:00+02:00",
+        "duration_s": 14400,
+        "energy_wh": 20_000,
+        "max_power_w": 11_000,
+        "phases": 3,
+        "priority": 0,
+        "station_id": None,
+        "status": "scheduled",
+        "assigned_station_id": "S-1",
+        "assigned_evse_id": 1,
+        "planned_start": NOW,
+        "planned_finish": "2026-05-01T12:00:00+02:00",
+        "planned_energy_wh": 20_000,
+        "conflict": None,
+        "decision": None,
+        "delivered_wh": None,
+        "reason": None,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    return reservation | changes
+
+
+def a_conflict() -> dict[str, Any]:
+    return {
+        "kind": "short",
+        "deliverable_wh": 14_000,
+        "requested_wh": 20_000,
+        "full_charge_finish": "2026-05-01T15:00:00+02:00",
+        "respond_by": "2026-05-01T10:15:00+02:00",
+        "default": "less_charge_on_time",
+        "choices": ["full_charge_later", "less_charge_on_time"],
+    }
+
+
+ME = {
+    "id": "u-1",
+    "kind": "user",
+    "tenant_id": "default",
+    "roles": ["fleet_manager"],
+    "permissions": ["reservations:read", "reservations:write", "connectors:read"],
+    "driver_id": None,
+}
+PLAN = {
+    "site_id": "site-1",
+    "charges": [
+        {
+            "reservation_id": "7f1c2d9e-0000-4000-8000-000000000001",
+            "station_id": "S-1",
+            "evse_id": 1,
+            "planned_start": "2026-05-01T08:00:00Z",
+            "planned_finish": "2026-05-01T10:00:00Z",
+            "energy_wh": 20_000,
+            "requested_wh": 20_000,
+            "slots": [
+                {"start": "2026-05-01T08:00:00Z", "end": "2026-05-01T08:15:00Z", "power_w": 11_000},
+                {"start": "2026-05-01T08:15:00Z", "end": "2026-05-01T08:30:00Z", "power_w": 7_000},
+            ],
+        }
+    ],
+}
+
+
+class Services:
+    """Canned answers by "service-port path"; anything else is that service's 404 route."""
+
+    def __init__(self) -> None:
+        self.me = dict(ME)
+        self.answers: dict[str, Any] = {
+            "8000 /v1/me": self.me,
+            "8000 /v1/reservations": {"items": [a_reservation()], "next_cursor": None},
+            "8000 /v1/reservations/7f1c2d9e-0000-4000-8000-000000000001": a_reservation(),
+            "8000 /v1/sites/site-1": {"id": "site-1", "time_zone": "Europe/Berlin", "stations": []},
+            "8000 /v1/sites/site-1/waitlist": [],
+            "8000 /v1/vehicles": {"items": [], "next_cursor": None},
+            "8000 /v1/drivers": {"items": [], "next_cursor": None},
+            "8001 /v1/stations": [{"id": "S-1", "connected": True, "ocpp_version": "1.6"}],
+            "8001 /v1/stations/S-1": {"id": "S-1", "connected": True, "ocpp_version": "1.6"},
+            "8001 /v1/stations/S-1/journal": [
+                {
+                    "at": NOW,
+                    "direction": "in",
+                    "message_type": "Call",
+                    "action": "StatusNotification",
+                    "error_code": "GroundFailure",
+                    "vendor_error_code": "E42",
+                }
+            ],
+            "8002 /v1/plans/site-1": PLAN,
+            "8005 /v1/tariffs": [
+                {
+                    "tariff_id": "day",
+                    "currency": "EUR",
+                    "vat_rate": "0.19",
+                    "session_fee": "0.50",
+                    "energy": [{"starts": "06:00:00", "price_per_kwh": "0.39"}],
+                    "price_per_minute": "0",
+                    "idle": None,
+                    "site_id": "site-1",
+                    "tenant_id": None,
+                    "user_group": None,
+                    "updated_at": NOW,
+                }
+            ],
+            "8003 /v1/sites": [{"site_id": "site-1"}],
+            "8003 /v1/groups": [
+                {
+                    "group_id": "g-1",
+                    "name": "Depot",
+                    "strategy": "fcfs",
+                    "settings": {},
+                    "evses": [{"station_id": "S-1", "evse_id": 1}],
+                }
+            ],
+            "8003 /v1/sites/site-1": {
+                "site_id": "site-1",
+                "time_zone": "Europe/Berlin",
+                "grid_limit_w": 44_000,
+                "circuits": [],
+                "stations": [{"station_id": "S-1", "evse_ids": [1], "max_power_w": 11_000, "phases": 3}],
+            },
+            "8006 /v1/reports/stations": [
+                {
+                    "station_id": "S-1",
+                    "site_id": "site-1",
+                    "power_w": 7_000,
+                    "active_transactions": [],
+                    "connectors": [
+                        {"evse_id": 1, "connector_id": 1, "status": "Charging", "error_code": None, "since": NOW}
+                    ],
+                }
+            ],
+            "8006 /v1/reports/energy": {
+                "from": None,
+                "to": None,
+                "energy_wh": 5_000,
+                "sites": [
+                    {"site_id": "site-1", "energy_wh": 5_000, "stations": [{"station_id": "S-1", "energy_wh": 5_000}]}
+                ],
+            },
+        }
+        self.down: set[int] = set()
+        self.sent: list[tuple[str, str, Any]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        port = request.url.port or 80
+        if port in self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        key = f"{port} {request.url.path}"
+        if request.method != "GET":
+            body = request.content.decode() if request.content else ""
+            self.sent.append((request.method, key, body))
+            if key == "8000 /v1/auth/token":
+                return httpx.Response(200, json={"access_token": "jwt", "token_type": "bearer", "expires_in": 3600})
+            if key == "8000 /v1/reservations":
+                return httpx.Response(201, json=a_reservation(id="7f1c2d9e-0000-4000-8000-000000000002"))
+            if key.endswith("/start"):
+                return httpx.Response(202, json={"command_id": "c-1", "reservation": a_reservation(status="arrived")})
+            return httpx.Response(200, json=a_reservation())
+        if key in self.answers:
+            return httpx.Response(200, json=self.answers[key])
+        return httpx.Response(404, json={"detail": "Not Found"})
+
+
+@pytest.fixture
+def services() -> Services:
+    return Services()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/backoffice.db", max_document_bytes=1_000)
+
+
+@pytest.fixture
+def client(services: Services, settings: Settings) -> Iterator[TestClient]:
+    app = bootstrap(settings, transport=httpx.MockTransport(services))
+    with TestClient(app, base_url="http://127.0.0.1:8007") as signed_in:
+        signed_in.cookies.set("cy_session", "jwt")
+        yield signed_in
+
+
+PAGES = [
+    "/dashboard",
+    "/dashboard/live",
+    "/stations",
+    "/stations/S-1",
+    "/reservations",
+    "/reservations/7f1c2d9e-0000-4000-8000-000000000001",
+    "/fleet",
+    "/topology",
+    "/tariffs",
+    "/reports",
+    "/app",
+    "/app/scan",
+    "/app/sessions/7f1c2d9e-0000-4000-8000-000000000001",
+    "/maintenance",
+    "/maintenance?station=S-1",
+]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_renders_and_references_nothing_outside(client: TestClient, path: str) -> None:
+    page = client.get(path)
+    assert page.status_code == 200, page.text[-800:]
+    assert "http://" not in page.text and "https://" not in page.text and "//cdn" not in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_the_dashboard_carries_the_plan_as_a_timeline_per_connector(client: TestClient) -> None:
+    page = client.get("/dashboard").text
+    data = json.loads(page.split('id="live-data">', 1)[1].split("</script>", 1)[0])
+    assert data["power_w"] == 7_000 and data["limit_w"] == 44_000
+    (charge,) = data["timeline"]["datasets"]
+    assert data["timeline"]["labels"] == ["S-1/1"]
+    # Two contiguous slots are one bar of 30 minutes, at the higher power.
+    assert charge["data"] == [{"x": [1777622400000, 1777624200000], "y": "S-1/1", "power_w": 11_000}]
+    assert 'data-status="Charging"' in page
+
+
+def test_a_missing_service_leaves_its_part_not_available(client: TestClient, services: Services) -> None:
+    services.down.add(8006)
+    page = client.get("/dashboard")
+    assert page.status_code == 200
+    assert "Not available" in page.text and "station status (reporting)" in page.text
+
+
+def test_german_from_the_browser_or_the_switch(client: TestClient) -> None:
+    assert "<h1>Übersicht</h1>" in client.get("/dashboard", headers={"Accept-Language": "de-DE,de;q=0.9"}).text
+    assert "<h1>Dashboard</h1>" in client.get("/dashboard", headers={"Accept-Language": "fr, en;q=0.5"}).text
+    switched = client.get("/stations?lang=de")
+    assert "<h1>Ladestationen</h1>" in switched.text
+    assert "<h1>Ladestationen</h1>" in client.get("/stations").text  # the choice is kept in a cookie
+
+
+def test_signed_out_goes_to_the_sign_in_page(services: Services, settings: Settings) -> None:
+    services.answers.pop("8000 /v1/me")
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/me":
+            return httpx.Response(401, json={"title": "Unauthorized", "detail": "expired"})
+        return services(request)
+
+    with TestClient(bootstrap(settings, transport=httpx.MockTransport(refuse))) as anonymous:
+        assert anonymous.get("/dashboard", follow_redirects=False).headers["location"] == "/login?next=/dashboard"
+        anonymous.cookies.set("cy_session", "old")
+        polled = anonymous.get("/dashboard/live", headers={"HX-Request": "true"}, follow_redirects=False)
+        assert polled.status_code == 204 and polled.headers["HX-Redirect"].startswith("/login")
+
+
+def test_a_reservation_form_is_sent_in_the_sites_time_zone(client: TestClient, services: Services) -> None:
+    created = client.post(
+        "/reservations",
+        data={"arrival": "2026-05-01T10:00", "departure": "2026-05-01T14:30", "energy_kwh": "12,5"},
+        follow_redirects=False,
+    )
+    assert created.status_code == 303 and created.headers["location"].endswith("000000000002")
+    ((_, _, body),) = [s for s in services.sent if s[1] == "8000 /v1/reservations"]
+    sent = json.loads(body)
+    assert sent["arrival"] == "2026-05-01T10:00:00+02:00" and sent["energy_wh"] == 12_500
+
+
+@pytest.mark.parametrize(
+    ("form", "named"),
+    [
+        ({"arrival": "tomorrow", "departure": "2026-05-01T14:30", "energy_kwh": "5"}, "arrival"),
+        ({"arrival": "2026-05-01T10:00", "departure": "2026-05-01T14:30", "energy_kwh": "-1"}, "energy_kwh"),
+        ({"arrival": "2026-05-01T10:00", "departure": "2026-05-01T14:30"}, "energy_kwh"),
+    ],
+)
+def test_bad_input_is_a_4xx_that_names_the_field(client: TestClient, form: dict[str, str], named: str) -> None:
+    refused = client.post("/reservations", data=form)
+    assert refused.status_code == 422 and named in refused.text
+
+
+def test_a_scanned_code_starts_at_its_connector(client: TestClient, services: Services) -> None:
+    started = client.post(
+        "/app/scan", data={"code": "http://cy.example/v1/connectors/S-1/1/start"}, follow_redirects=False
+    )
+    assert started.status_code == 303 and started.headers["location"].startswith("/app/sessions/")
+    assert ("POST", "8000 /v1/connectors/S-1/1/start", "{}") in services.sent
+    wrong = client.post("/app/scan", data={"code": "https://example.com/pay"})
+    assert wrong.status_code == 422 and "not a Chargeyard connector code" in wrong.text
+
+
+def test_a_conflict_offers_both_choices_and_sends_the_answer(client: TestClient, services: Services) -> None:
+    services.answers["8000 /v1/reservations/7f1c2d9e-0000-4000-8000-000000000001"] = a_reservation(
+        status="conflict", conflict=a_conflict()
+    )
+    page = client.get("/app/sessions/7f1c2d9e-0000-4000-8000-000000000001").text
+    assert 'value="full_charge_later"' in page and 'value="less_charge_on_time"' in page
+    answered = client.post(
+        "/app/reservations/7f1c2d9e-0000-4000-8000-000000000001/decision",
+        data={"choice": "less_charge_on_time"},
+        follow_redirects=False,
+    )
+    assert answered.status_code == 303
+    assert any(s[1].endswith("/decision") and "less_charge_on_time" in s[2] for s in services.sent)
+
+
+def test_csv_export_passes_the_filters_on(client: TestClient, services: Services, settings: Settings) -> None:
+    seen: list[str] = []
+    original: Callable[[httpx.Request], httpx.Response] = services.__call__
+
+    def csv(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/reports/energy.csv":
+            seen.append(
+                str(request.url.query, "ascii") if isinstance(request.url.query, bytes) else str(request.url.query)
+            )
+            return httpx.Response(200, text="site_id,station_id,energy_wh,from,to\n")
+        return original(request)
+
+    with TestClient(bootstrap(settings, transport=httpx.MockTransport(csv))) as c:
+        c.cookies.set("cy_session", "jwt")
+        got = c.get("/reports/energy.csv?site=site-1&from=2026-05-01")
+    assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+    assert "site_id=site-1" in seen[0] and "from=2026-05-01T00%3A00%3A00%2B00%3A00" in seen[0]
+
+
+def test_a_groups_dashboard_shows_the_groups_connectors_only(client: TestClient, services: Services) -> None:
+    services.answers["8006 /v1/reports/stations"].append(
+        {"station_id": "S-9", "site_id": "site-2", "power_w": 3_000, "active_transactions": [], "connectors": []}
+    )
+    page = client.get("/dashboard?group=g-1")
+    assert page.status_code == 200
+    assert 'data-station="S-1"' in page.text and 'data-station="S-9"' not in page.text
+    assert "group=g-1" in page.text  # the live part keeps polling the group
+    unknown = client.get("/dashboard?group=g-404")
+    assert unknown.status_code == 404 and "g-404" in unknown.text
+
+
+def test_remote_start_from_the_back_office_names_the_reservation(client: TestClient, services: Services) -> None:
+    started = client.post("/reservations/7f1c2d9e-0000-4000-8000-000000000001/start", follow_redirects=False)
+    assert started.status_code == 303
+    ((_, key, body),) = [s for s in services.sent if s[1].endswith("/start")]
+    assert key == "8000 /v1/connectors/S-1/1/start" and "7f1c2d9e-0000-4000-8000-000000000001" in body
+
+
+def test_the_maintenance_log_keeps_entries_and_their_documents(client: TestClient) -> None:
+    added = client.post(
+        "/maintenance",
+        data={"site_id": "site-1", "station_id": "S-1", "kind": "repair", "note": "RCD replaced"},
+        files={"document": ("wiring <plan>.pdf", b"%PDF-1.4 wiring", "application/pdf")},
+        follow_redirects=False,
+    )
+    assert added.status_code == 303 and added.headers["location"] == "/maintenance?station=S-1"
+    client.post("/maintenance", data={"site_id": "site-1", "station_id": "S-2", "kind": "fault", "note": "E42"})
+    page = client.get("/maintenance?station=S-1").text
+    assert "RCD replaced" in page and "E42" not in page
+    link = page.split('href="/maintenance/', 1)[1].split('"', 1)[0]
+    document = client.get(f"/maintenance/{link}")
+    assert document.content == b"%PDF-1.4 wiring" and document.headers["content-type"] == "application/pdf"
+    assert 'filename="wiring _plan_.pdf"' in document.headers["content-disposition"]
+    assert "E42" in client.get("/maintenance?site=site-1").text
+
+
+def test_a_document_of_an_unsafe_type_is_only_downloaded(client: TestClient) -> None:
+    client.post(
+        "/maintenance",
+        data={"site_id": "site-1", "kind": "document", "note": "page"},
+        files={"document": ("x.html", b"<script>alert(1)</script>", "text/html")},
+    )
+    link = client.get("/maintenance").text.split('href="/maintenance/', 1)[1].split('"', 1)[0]
+    served = client.get(f"/maintenance/{link}")
+    assert served.headers["content-type"] == "application/octet-stream"
+    assert served.headers["content-disposition"].startswith("attachment")
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "named"),
+    [
+        ({"site_id": "site-1", "kind": "party", "note": "x"}, 422, "kind"),
+        ({"site_id": "site-1", "kind": "fault", "note": ""}, 422, "note"),
+    ],
+)
+def test_a_bad_log_entry_is_refused_naming_the_field(
+    client: TestClient, form: dict[str, str], status: int, named: str
+) -> None:
+    refused = client.post("/maintenance", data=form)
+    assert refused.status_code == status and named in refused.text
+
+
+def test_a_document_over_the_limit_is_refused(client: TestClient) -> None:
+    refused = client.post(
+        "/maintenance",
+        data={"site_id": "site-1", "kind": "document", "note": "scan"},
+        files={"document": ("scan.png", b"x" * 1_001, "image/png")},
+    )
+    assert refused.status_code == 413 and "1000 bytes" in refused.text
+
+
+def test_drivers_do_not_see_the_maintenance_log(client: TestClient, services: Services) -> None:
+    services.me.update(roles=["driver"], driver_id="d-1")
+    assert client.get("/maintenance").status_code == 403
+
+
+def test_tariffs_show_their_prices(client: TestClient) -> None:
+    page = client.get("/tariffs").text
+    assert 'data-tariff="day"' in page and "06:00: 0.39 EUR/kWh" in page
+
+
+def test_metrics_count_the_pages_served(client: TestClient) -> None:
+    def served() -> float:
+        text = client.get("/metrics").text
+        line = 'chargeyard_backoffice_request_seconds_count{method="GET",status="2xx"}'
+        return next((float(row.split()[-1]) for row in text.splitlines() if row.startswith(line)), 0.0)
+
+    before = served()
+    assert client.get("/").status_code == 200
+    assert served() >= before + 1

@@ -1,0 +1,29 @@
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+from chargeyard_contracts.registry import REPORTING
+from chargeyard_platform.clock import Clock
+from chargeyard_platform.db import Database
+from chargeyard_platform.runtime import Runtime, ServiceSpec, build_runtime
+
+from .config import Settings
+from .entrypoints.api import router
+from .handlers import HANDLERS
+
+SPEC = ServiceSpec(
+    name=REPORTING,
+    title="Chargeyard reporting",
+    migrations=Path(__file__).parent / "migrations",
+    handlers=HANDLERS,
+    routers=[router],
+)
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    db: Database | None = None,
+    producer: AIOKafkaProducer | None = None,
+) -> Runtime:
+    return build_runtime(SPEC, settings, clock=clock, db=db, producer=producer)

@@ -1,0 +1,1 @@
+"""`chargeyard-sim`: replay real charging sessions through the planner in simulated time."""
