@@ -50,7 +50,10 @@ def a_stack(run_dir: Path, database: str, clock_start: datetime) -> Stack:
             clock_speed=SPEED,
             extra_env={
                 "ENERGY_DEFAULT_SITE_LIMIT_W": str(SITE_LIMIT_W),
-                "ENERGY_INCREASE_DELAY_S": "30",  # 0.5 real seconds at this speed
+                # Increases wait until decreases elsewhere have landed (domain.transitions). At 60x,
+                # 30 simulated seconds were 0.5 real ones: less than a command's trip through Kafka
+                # and the gateway on a loaded CI machine, and the site went 810 W over for 23 ms.
+                "ENERGY_INCREASE_DELAY_S": "120",  # 2 real seconds at this speed
                 "SCHEDULER_REPLAN_INTERVAL_S": "600",
             },
         )
