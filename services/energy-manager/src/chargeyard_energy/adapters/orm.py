@@ -206,3 +206,27 @@ priority_requests = sa.Table(
     sa.Column("requested_by", sa.String(100), nullable=False),
     sa.Column("requested_at", UtcDateTime(), nullable=False),
 )
+
+# A firmware roll-out: one UpdateFirmware per station, each an operator command (its outcome comes
+# from station.command-results); the stations' FirmwareStatusNotifications are on station.events.
+firmware_rollouts = sa.Table(
+    "firmware_rollouts",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("location", sa.Text, nullable=False),
+    sa.Column("retrieve_at", UtcDateTime(), nullable=False),
+    sa.Column("site_id", sa.String(64)),
+    sa.Column("retries", sa.Integer),
+    sa.Column("retry_interval_s", sa.Integer),
+    sa.Column("created_by", sa.String(100), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False, index=True),
+)
+
+firmware_rollout_stations = sa.Table(
+    "firmware_rollout_stations",
+    metadata,
+    sa.Column("rollout_id", sa.String(64), sa.ForeignKey("firmware_rollouts.id"), primary_key=True),
+    sa.Column("station_id", sa.String(48), primary_key=True),
+    sa.Column("command_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("request_id", sa.Integer, nullable=False),
+)

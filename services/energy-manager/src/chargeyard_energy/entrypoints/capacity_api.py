@@ -7,14 +7,22 @@ import csv
 import io
 import secrets
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from chargeyard_contracts import CapacityUpdated, EnergyPricesPublished, StationCommandIssued
-from chargeyard_contracts.base import SiteId, UtcDatetime
-from chargeyard_contracts.commands import ChangeAvailability, Reset, ResetKind, UnlockConnector
+from chargeyard_contracts.base import SiteId, StationId, TransactionId, UtcDatetime
+from chargeyard_contracts.commands import (
+    ChangeAvailability,
+    RemoteStop,
+    Reset,
+    ResetKind,
+    UnlockConnector,
+    UpdateFirmware,
+)
 from chargeyard_contracts.energy import (
     BuildingLoadReported,
     CapacityAllocationReported,
@@ -29,13 +37,15 @@ from chargeyard_contracts.energy import (
 from chargeyard_contracts.planning import PriceInterval
 from chargeyard_platform.problems import Problem
 from chargeyard_platform.runtime import Runtime, runtime_of
-from fastapi import APIRouter, Header, Request, status
+from fastapi import APIRouter, Header, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..adapters.orm import (
     audit_log,
     capacity_profiles,
+    firmware_rollout_stations,
+    firmware_rollouts,
     group_evses,
     group_reports,
     groups,
@@ -544,25 +554,34 @@ class UnlockBody(_Body):
     connector_id: int = Field(default=1, ge=1)
 
 
+async def _record(
+    session: AsyncSession, runtime: Runtime, command: Any, issued_by: str, now: datetime, command_id: str | None = None
+) -> str:
+    """One operator command: kept with its issuer (its outcome follows from station.command-results)
+    and put on station.commands through the outbox, in the caller's transaction."""
+    command_id = command_id or f"op:{uuid.uuid4().hex}"
+    await session.execute(
+        operator_commands.insert().values(
+            command_id=command_id,
+            station_id=command.station_id,
+            command=command.model_dump(mode="json"),
+            issued_by=issued_by,
+            issued_at=now,
+        )
+    )
+    await runtime.outbox.add(
+        session, StationCommandIssued(command_id=command_id, station_id=command.station_id, command=command)
+    )
+    return command_id
+
+
 async def _issue(request: Request, station_id: str, command: Any, issued_by: str) -> CommandAccepted:
     runtime = runtime_of(request)
     now = runtime.clock.now()
-    command_id = f"op:{uuid.uuid4().hex}"
     async with runtime.db.transaction() as session:
         if (await session.execute(sa.select(stations.c.id).where(stations.c.id == station_id))).first() is None:
             raise Problem(404, "Station not found", f"Station {station_id} is not placed on any site")
-        await session.execute(
-            operator_commands.insert().values(
-                command_id=command_id,
-                station_id=station_id,
-                command=command.model_dump(mode="json"),
-                issued_by=issued_by,
-                issued_at=now,
-            )
-        )
-        await runtime.outbox.add(
-            session, StationCommandIssued(command_id=command_id, station_id=station_id, command=command)
-        )
+        command_id = await _record(session, runtime, command, issued_by, now)
     runtime.wake_relay()
     return CommandAccepted(command_id=command_id, station_id=station_id, command=command.model_dump(mode="json"))
 
@@ -611,6 +630,233 @@ async def unlock(
         UnlockConnector(station_id=station_id, evse_id=body.evse_id, connector_id=body.connector_id),
         x_operator,
     )
+
+
+class RemoteStopBody(_Body):
+    transaction_id: TransactionId = Field(description="The session's transaction id, as the station reported it")
+
+
+@router.post(
+    "/stations/{station_id}/remote-stop",
+    response_model=CommandAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["operator commands"],
+)
+async def remote_stop(
+    station_id: str, body: RemoteStopBody, request: Request, x_operator: Annotated[str, Header()] = "back-office"
+) -> CommandAccepted:
+    """Stop a running session (OCPP 1.6 RemoteStopTransaction, 2.0.1 RequestStopTransaction F03).
+    Accepted means the station will stop it; the transaction's end follows on transaction.events."""
+    return await _issue(
+        request, station_id, RemoteStop(station_id=station_id, transaction_id=body.transaction_id), x_operator
+    )
+
+
+# --- firmware roll-outs ----------------------------------------------------------------------------
+
+FIRMWARE_SCHEMES = ("http", "https", "ftp", "ftps", "sftp")
+RETRIEVE_GRACE = timedelta(minutes=5)
+"""A retrieve time this little in the past is "now" (a form filled in a minute ago); older is a mistake."""
+
+
+class FirmwareRolloutBody(_Body):
+    location: str = Field(
+        min_length=1,
+        max_length=512,
+        description="Where the stations download the firmware: an http(s) or ftp(s) URL (OCPP 1.6 §6.52 location, "
+        "2.0.1 FirmwareType.location, at most 512 characters)",
+    )
+    retrieve_at: UtcDatetime | None = Field(default=None, description="When the stations download it; default now")
+    station_ids: list[StationId] | None = Field(default=None, description="These stations (give this or site_id)")
+    site_id: SiteId | None = Field(default=None, description="All stations placed on this site (or station_ids)")
+    retries: int | None = Field(default=None, ge=0, le=100)
+    retry_interval_s: int | None = Field(default=None, ge=0, le=86_400)
+
+
+class RolloutStation(BaseModel):
+    station_id: str
+    command_id: str
+    request_id: int
+    outcome: str | None = Field(description="The UpdateFirmware answer: Accepted, Rejected, Offline, TimedOut...")
+    detail: str | None
+    completed_at: datetime | None
+
+
+class FirmwareRollout(BaseModel):
+    rollout_id: str
+    location: str
+    retrieve_at: datetime
+    site_id: str | None
+    retries: int | None
+    retry_interval_s: int | None
+    created_by: str
+    created_at: datetime
+    stations: list[RolloutStation]
+
+
+def _field_error(field: str, title: str, message: str) -> Problem:
+    return Problem(422, title, f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+def _check_location(location: str) -> None:
+    parts = urlsplit(location.strip())
+    if parts.scheme.lower() not in FIRMWARE_SCHEMES or not parts.hostname:
+        raise _field_error(
+            "location",
+            "Firmware location is invalid",
+            f"{location!r} is not a URL the stations can download from; give an "
+            f"{', '.join(FIRMWARE_SCHEMES)} URL with a host, e.g. https://updates.example.com/fw-2.1.bin",
+        )
+
+
+@router.post(
+    "/firmware-rollouts",
+    response_model=FirmwareRollout,
+    status_code=status.HTTP_201_CREATED,
+    tags=["operator commands"],
+)
+async def create_rollout(
+    body: FirmwareRolloutBody, request: Request, x_operator: Annotated[str, Header()] = "back-office"
+) -> FirmwareRollout:
+    """Schedule a firmware update on a chosen set of stations, or on every station of a site: one
+    UpdateFirmware per station, sent now, to download at retrieve_at. Each station's answer is in
+    `stations[].outcome`; its FirmwareStatusNotifications (Downloading ... Installed) go to
+    station.events as FirmwareStatusChanged (2.0.1 with the roll-out's request_id)."""
+    runtime = runtime_of(request)
+    now = runtime.clock.now()
+    if (body.station_ids is None) == (body.site_id is None):
+        raise _field_error("station_ids", "Choose the stations", "give either station_ids or site_id, not both")
+    if body.station_ids is not None and not body.station_ids:
+        raise _field_error("station_ids", "Choose the stations", "the list is empty; choose at least one station")
+    _check_location(body.location)
+    retrieve_at = body.retrieve_at or now
+    if retrieve_at < now - RETRIEVE_GRACE:
+        raise _field_error(
+            "retrieve_at",
+            "Retrieve time is in the past",
+            f"{retrieve_at.isoformat()} is before now ({now.isoformat()}); give a later time, or none to start now",
+        )
+    rollout_id = f"fw-{uuid.uuid4().hex[:12]}"
+    async with runtime.db.transaction() as session:
+        if body.site_id is not None:
+            if (await session.execute(sa.select(sites.c.id).where(sites.c.id == body.site_id))).first() is None:
+                raise _field_error("site_id", "Unknown site", f"no site {body.site_id}")
+            chosen = list(
+                (
+                    await session.execute(
+                        sa.select(stations.c.id).where(stations.c.site_id == body.site_id).order_by(stations.c.id)
+                    )
+                ).scalars()
+            )
+            if not chosen:
+                raise _field_error("site_id", "No stations on the site", f"site {body.site_id} has no stations placed")
+        else:
+            chosen = sorted(set(body.station_ids or []))
+            placed = set(
+                (await session.execute(sa.select(stations.c.id).where(stations.c.id.in_(chosen)))).scalars().all()
+            )
+            unknown = [s for s in chosen if s not in placed]
+            if unknown:
+                raise Problem(
+                    422,
+                    "Unknown stations",
+                    f"station_ids: not placed on any site: {', '.join(unknown)}",
+                    errors=[{"field": "station_ids", "message": f"unknown station {s}"} for s in unknown],
+                )
+        await session.execute(
+            firmware_rollouts.insert().values(
+                id=rollout_id,
+                location=body.location.strip(),
+                retrieve_at=retrieve_at,
+                site_id=body.site_id,
+                retries=body.retries,
+                retry_interval_s=body.retry_interval_s,
+                created_by=x_operator,
+                created_at=now,
+            )
+        )
+        for station_id in chosen:
+            # OCPP 2.0.1 L01: the requestId comes back on every FirmwareStatusNotification of this update.
+            request_id = secrets.randbelow(2**31 - 2) + 1
+            command = UpdateFirmware(
+                station_id=station_id,
+                location=body.location.strip(),
+                retrieve_at=retrieve_at,
+                request_id=request_id,
+                retries=body.retries,
+                retry_interval_s=body.retry_interval_s,
+            )
+            command_id = await _record(session, runtime, command, x_operator, now, f"fw:{uuid.uuid4().hex}")
+            await session.execute(
+                firmware_rollout_stations.insert().values(
+                    rollout_id=rollout_id, station_id=station_id, command_id=command_id, request_id=request_id
+                )
+            )
+    runtime.wake_relay()
+    return await get_rollout(rollout_id, request)
+
+
+async def _rollouts(session: AsyncSession, query: sa.Select[Any]) -> list[FirmwareRollout]:
+    found = (await session.execute(query)).all()
+    if not found:
+        return []
+    r, o = firmware_rollout_stations.c, operator_commands.c
+    members = (
+        await session.execute(
+            sa.select(r.rollout_id, r.station_id, r.command_id, r.request_id, o.outcome, o.detail, o.completed_at)
+            .join(operator_commands, o.command_id == r.command_id)
+            .where(r.rollout_id.in_([f.id for f in found]))
+            .order_by(r.station_id)
+        )
+    ).all()
+    return [
+        FirmwareRollout(
+            rollout_id=f.id,
+            location=f.location,
+            retrieve_at=f.retrieve_at,
+            site_id=f.site_id,
+            retries=f.retries,
+            retry_interval_s=f.retry_interval_s,
+            created_by=f.created_by,
+            created_at=f.created_at,
+            stations=[
+                RolloutStation(
+                    station_id=m.station_id,
+                    command_id=m.command_id,
+                    request_id=m.request_id,
+                    outcome=m.outcome,
+                    detail=m.detail,
+                    completed_at=m.completed_at,
+                )
+                for m in members
+                if m.rollout_id == f.id
+            ],
+        )
+        for f in found
+    ]
+
+
+@router.get("/firmware-rollouts", response_model=list[FirmwareRollout], tags=["operator commands"])
+async def list_rollouts(
+    request: Request,
+    site_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> list[FirmwareRollout]:
+    """The latest roll-outs, newest first."""
+    query = sa.select(firmware_rollouts).order_by(firmware_rollouts.c.created_at.desc()).limit(limit)
+    if site_id:
+        query = query.where(firmware_rollouts.c.site_id == site_id)
+    async with runtime_of(request).db.sessions() as session:
+        return await _rollouts(session, query)
+
+
+@router.get("/firmware-rollouts/{rollout_id}", response_model=FirmwareRollout, tags=["operator commands"])
+async def get_rollout(rollout_id: str, request: Request) -> FirmwareRollout:
+    async with runtime_of(request).db.sessions() as session:
+        found = await _rollouts(session, sa.select(firmware_rollouts).where(firmware_rollouts.c.id == rollout_id))
+    if not found:
+        raise Problem(404, "Roll-out not found", f"No firmware roll-out {rollout_id}")
+    return found[0]
 
 
 @router.get("/commands/{command_id}", response_model=CommandAccepted, tags=["operator commands"])
