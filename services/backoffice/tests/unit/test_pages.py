@@ -4,6 +4,7 @@ pages, the language, the sign-in redirect, and what a missing service leaves on 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,46 @@ PLAN = {
 }
 
 
+def a_rollout(**changes: Any) -> dict[str, Any]:
+    rollout = {
+        "rollout_id": "fw-1",
+        "location": "https://updates.example.com/fw-2.1.bin",
+        "retrieve_at": "2026-05-01T08:00:00Z",
+        "site_id": "site-1",
+        "retries": None,
+        "retry_interval_s": None,
+        "created_by": "user:u-1",
+        "created_at": "2026-05-01T07:00:00Z",
+        "stations": [
+            {"station_id": s, "command_id": f"fw:{s}", "request_id": n, "outcome": o, "detail": d, "completed_at": c}
+            for s, n, o, d, c in (
+                ("S-1", 11, "Accepted", None, "2026-05-01T07:00:01Z"),
+                ("S-2", 12, "Accepted", None, "2026-05-01T07:00:01Z"),
+                ("S-3", 13, "Offline", "not connected", "2026-05-01T07:00:01Z"),
+                ("S-4", 14, None, None, None),
+            )
+        ],
+    }
+    return rollout | changes
+
+
+def a_firmware_event(station_id: str, status: str, at: str) -> dict[str, Any]:
+    return {
+        "at": at,
+        "site_id": "site-1",
+        "station_id": station_id,
+        "vendor": None,
+        "model": None,
+        "evse_id": None,
+        "connector_id": None,
+        "kind": "firmware_status",
+        "status": None,
+        "error_code": None,
+        "vendor_error_code": status,
+        "detail": "",
+    }
+
+
 class Services:
     """Canned answers by "service-port path"; anything else is that service's 404 route."""
 
@@ -115,6 +156,16 @@ class Services:
                 }
             ],
             "8002 /v1/plans/site-1": PLAN,
+            "8003 /v1/firmware-rollouts": [a_rollout()],
+            "8003 /v1/firmware-rollouts/fw-1": a_rollout(),
+            "8006 /v1/reports/events": {
+                "rows": [
+                    a_firmware_event("S-1", "Installed", "2026-05-01T08:03:00Z"),
+                    a_firmware_event("S-1", "Installing", "2026-05-01T08:02:00Z"),
+                    a_firmware_event("S-2", "Downloading", "2026-05-01T08:01:00Z"),
+                    a_firmware_event("S-2", "InstallationFailed", "2026-04-30T08:01:00Z"),
+                ]
+            },
             "8005 /v1/tariffs": [
                 {
                     "tariff_id": "day",
@@ -182,6 +233,10 @@ class Services:
                 return httpx.Response(200, json={"access_token": "jwt", "token_type": "bearer", "expires_in": 3600})
             if key == "8000 /v1/reservations":
                 return httpx.Response(201, json=a_reservation(id="7f1c2d9e-0000-4000-8000-000000000002"))
+            if key == "8003 /v1/firmware-rollouts":
+                return httpx.Response(201, json=a_rollout())
+            if key.startswith("8003 /v1/stations/"):
+                return httpx.Response(202, json={"command_id": "op:1", "station_id": "S-1", "command": {}})
             if key.endswith("/start"):
                 return httpx.Response(202, json={"command_id": "c-1", "reservation": a_reservation(status="arrived")})
             return httpx.Response(200, json=a_reservation())
@@ -224,6 +279,7 @@ PAGES = [
     "/app/sessions/7f1c2d9e-0000-4000-8000-000000000001",
     "/maintenance",
     "/maintenance?station=S-1",
+    "/firmware/fw-1",
 ]
 
 
@@ -231,7 +287,9 @@ PAGES = [
 def test_every_page_renders_and_references_nothing_outside(client: TestClient, path: str) -> None:
     page = client.get(path)
     assert page.status_code == 200, page.text[-800:]
-    assert "http://" not in page.text and "https://" not in page.text and "//cdn" not in page.text
+    # Text may name a URL (a firmware location); nothing the browser loads or follows may point outside.
+    assert re.findall(r'(?:src|href|action|hx-get|hx-post)="(?:https?:)?//[^"]*"', page.text) == []
+    assert "url(http" not in page.text and "//cdn" not in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
 
 
@@ -436,3 +494,72 @@ def test_metrics_count_the_pages_served(client: TestClient) -> None:
     before = served()
     assert client.get("/").status_code == 200
     assert served() >= before + 1
+
+
+def test_a_firmware_rollout_to_a_site_is_sent_in_the_sites_time_zone(client: TestClient, services: Services) -> None:
+    page = client.post(
+        "/firmware",
+        data={
+            "location": " https://updates.example.com/fw-2.1.bin ",
+            "retrieve_at": "2026-05-01T22:30",
+            "target": "site",
+            "site_id": "site-1",
+            "station_ids": "S-2",
+        },
+        follow_redirects=False,
+    )
+    assert page.status_code == 303 and page.headers["location"] == "/firmware/fw-1", page.text[-500:]
+    method, key, body = services.sent[-1]
+    assert (method, key) == ("POST", "8003 /v1/firmware-rollouts")
+    assert json.loads(body) == {
+        "location": "https://updates.example.com/fw-2.1.bin",
+        "retrieve_at": "2026-05-01T22:30:00+02:00",
+        "site_id": "site-1",
+    }
+
+
+def test_a_firmware_rollout_to_the_stations_ticked(client: TestClient, services: Services) -> None:
+    page = client.post(
+        "/firmware",
+        data={"location": "ftp://fw.example.com/x.bin", "target": "stations", "station_ids": ["S-1", "S-2"]},
+        follow_redirects=False,
+    )
+    assert page.status_code == 303, page.text[-500:]
+    assert json.loads(services.sent[-1][2]) == {"location": "ftp://fw.example.com/x.bin", "station_ids": ["S-1", "S-2"]}
+    page = client.post("/firmware", data={"location": "ftp://fw.example.com/x.bin", "target": "stations"})
+    assert page.status_code == 422 and "station_ids" in page.text
+    page = client.post("/firmware", data={"location": "ftp://x/y", "target": "site", "retrieve_at": "tomorrow"})
+    assert page.status_code == 422 and "retrieve_at" in page.text
+    assert len([s for s in services.sent if s[1] == "8003 /v1/firmware-rollouts"]) == 1, "nothing sent when refused"
+
+
+def test_a_rollout_shows_each_stations_progress(client: TestClient) -> None:
+    page = client.get("/firmware/fw-1").text
+    states = dict(re.findall(r'<tr data-station="([^"]+)">.*?data-state="([^"]+)"', page, re.S))
+    # S-2's failure is older than the roll-out: another update, not this one.
+    assert states == {"S-1": "Installed", "S-2": "Downloading", "S-3": "Offline", "S-4": "Sent"}
+    assert 'data-done="1" data-failed="1" data-total="4"' in page
+    assert 'hx-trigger="every' in page, "the progress refreshes in place"
+    live = client.get("/firmware/fw-1", headers={"HX-Request": "true"}).text
+    assert "<html" not in live and 'data-station="S-1"' in live
+
+
+def test_the_stations_page_lists_rollouts_and_offers_the_form(client: TestClient, services: Services) -> None:
+    page = client.get("/stations").text
+    assert 'data-rollout="fw-1"' in page and 'id="new-rollout"' in page
+    services.me["permissions"] = ["reservations:read"]
+    assert 'id="new-rollout"' not in client.get("/stations").text
+    refused = client.post("/firmware", data={"location": "ftp://x/y", "target": "site"})
+    assert refused.status_code == 403
+    assert not [s for s in services.sent if s[1] == "8003 /v1/firmware-rollouts"]
+
+
+def test_a_running_session_is_stopped_from_the_station_page(client: TestClient, services: Services) -> None:
+    services.answers["8006 /v1/reports/stations"][0]["active_transactions"] = ["tx-77"]
+    page = client.get("/stations/S-1").text
+    assert 'data-transaction="tx-77"' in page
+    stopped = client.post("/stations/S-1/stop", data={"transaction_id": "tx-77"}, follow_redirects=False)
+    assert stopped.status_code == 303 and stopped.headers["location"] == "/stations/S-1?sent=op:1"
+    assert services.sent[-1][1] == "8003 /v1/stations/S-1/remote-stop"
+    assert json.loads(services.sent[-1][2]) == {"transaction_id": "tx-77"}
+    assert client.post("/stations/S-1/stop", data={"transaction_id": ""}).status_code == 422

@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from ..adapters.platform import Rejected
+from ..domain import firmware
 from ..domain.plan import site_power, timeline
 from .common import SESSION_COOKIE, User, current_user, part, platform_of, render, settings_of
-from .forms import local_time, optional, watt_hours
+from .forms import bad, local_time, optional, watt_hours
 
 router = APIRouter()
 Me = Annotated[User, Depends(current_user)]
@@ -183,11 +184,14 @@ async def dashboard_live(request: Request, user: Me, site: SiteQuery = None, gro
 @router.get("/stations")
 async def stations_page(request: Request, user: Me) -> Response:
     platform = platform_of(request)
-    stations, status = await asyncio.gather(
+    stations, status, sites, rollouts = await asyncio.gather(
         part(request, "stations", platform.json("ocpp-gateway", "/v1/stations")),
         part(request, "station status", platform.json("reporting", "/v1/reports/stations")),
+        site_ids(request),
+        part(request, "firmware roll-outs", platform.json("energy-manager", "/v1/firmware-rollouts")),
     )
     by_id = {s["station_id"]: s for s in status or []}
+    tz = await time_zone_of(request, user, sites[0])
     return render(
         request,
         "stations.html",
@@ -195,6 +199,10 @@ async def stations_page(request: Request, user: Me) -> Response:
         page="stations",
         stations=sorted(stations or [], key=lambda s: s["id"]),
         status=by_id,
+        sites=sites,
+        rollouts=rollouts or [],
+        time_zone=tz,
+        may_command=may_command(user),
         missing=getattr(request.state, "missing", []),
     )
 
@@ -217,8 +225,18 @@ async def station_page(request: Request, user: Me, station_id: str, sent: str | 
         journal=(journal or [])[-100:][::-1],
         status=mine,
         sent=sent,
+        may_command=may_command(user),
         missing=getattr(request.state, "missing", []),
     )
+
+
+def may_command(user: User) -> bool:
+    return user.can("sites:manage") or user.can("connectors:read")
+
+
+def check_may_command(user: User) -> None:
+    if not may_command(user):
+        raise Rejected(403, "Forbidden", "Your role may not send commands to stations")
 
 
 COMMANDS = {
@@ -238,8 +256,7 @@ async def station_command(
     command: Annotated[str, Form(pattern="^(" + "|".join(COMMANDS) + ")$")],
 ) -> Response:
     """Operator commands go through the energy manager, which owns the infrastructure."""
-    if not user.can("sites:manage") and not user.can("connectors:read"):
-        raise Rejected(403, "Forbidden", "Your role may not send commands to stations")
+    check_may_command(user)
     path, body = COMMANDS[command]
     response = await platform_of(request).call(
         "energy-manager",
@@ -250,6 +267,86 @@ async def station_command(
     )
     command_id = response.json().get("command_id", "")
     return RedirectResponse(f"/stations/{station_id}?sent={command_id}", status_code=303)
+
+
+@router.post("/stations/{station_id}/stop")
+async def remote_stop(
+    request: Request,
+    user: Me,
+    station_id: str,
+    transaction_id: Annotated[str, Form(min_length=1, max_length=36)],
+) -> Response:
+    """Stop a running session: RemoteStop through the energy manager."""
+    check_may_command(user)
+    response = await platform_of(request).call(
+        "energy-manager",
+        "POST",
+        f"/v1/stations/{station_id}/remote-stop",
+        json={"transaction_id": transaction_id},
+        headers={"X-Operator": f"user:{user.id}"},
+    )
+    command_id = response.json().get("command_id", "")
+    return RedirectResponse(f"/stations/{station_id}?sent={command_id}", status_code=303)
+
+
+# --- firmware roll-outs ----------------------------------------------------------------------------
+
+
+@router.post("/firmware")
+async def create_rollout(
+    request: Request,
+    user: Me,
+    location: Annotated[str, Form(min_length=1, max_length=512)],
+    target: Annotated[str, Form(pattern="^(site|stations)$")],
+    site_id: Annotated[str, Form(max_length=64)] = "",
+    station_ids: Annotated[list[str] | None, Form()] = None,
+    retrieve_at: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """A firmware update for every station of a site or for the stations ticked, at a retrieve
+    time in the site's time zone (none: now). The energy manager checks the rest."""
+    check_may_command(user)
+    site = optional(site_id) or settings_of(request).default_site_id
+    body: dict[str, Any] = {"location": location.strip()}
+    if optional(retrieve_at):
+        tz = await time_zone_of(request, user, site)
+        body["retrieve_at"] = local_time("retrieve_at", retrieve_at, tz).isoformat()
+    if target == "site":
+        body["site_id"] = site
+    else:
+        chosen = [s for s in (station_ids or []) if s.strip()]
+        if not chosen:
+            raise bad("station_ids", "tick at least one station, or choose all stations of a site")
+        body["station_ids"] = chosen
+    created = await platform_of(request).call(
+        "energy-manager", "POST", "/v1/firmware-rollouts", json=body, headers={"X-Operator": f"user:{user.id}"}
+    )
+    return RedirectResponse(f"/firmware/{created.json()['rollout_id']}", status_code=303)
+
+
+@router.get("/firmware/{rollout_id}")
+async def rollout_page(
+    request: Request, user: Me, rollout_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+) -> Response:
+    """A roll-out's progress per station; its table refreshes in place (htmx) as the stations report."""
+    platform = platform_of(request)
+    rollout = await platform.json("energy-manager", f"/v1/firmware-rollouts/{rollout_id}")
+    report = await part(
+        request,
+        "firmware status",
+        platform.json("reporting", "/v1/reports/events", params={"from": rollout["created_at"], "limit": 10_000}),
+    )
+    lines = firmware.progress(rollout, (report or {}).get("rows", []))
+    template = "rollout_live.html" if request.headers.get("hx-request") else "rollout.html"
+    return render(
+        request,
+        template,
+        user=user,
+        page="stations",
+        rollout=rollout,
+        lines=lines,
+        counts=firmware.summary(lines),
+        missing=getattr(request.state, "missing", []),
+    )
 
 
 # --- reservations ----------------------------------------------------------------------------------
