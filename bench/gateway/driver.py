@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -337,6 +338,7 @@ async def storm(stations: list[Station], deadline_s: float) -> dict[str, Any]:
     start = time.perf_counter()
     attached: list[float] = []
     attempts = 0
+    failures: collections.Counter[str] = collections.Counter()
 
     async def reattach(station: Station) -> None:
         nonlocal attempts
@@ -347,7 +349,9 @@ async def storm(stations: list[Station], deadline_s: float) -> dict[str, Any]:
                 await station.call("Heartbeat", "{}", timeout=max(1.0, deadline_s - (time.perf_counter() - start)))
                 attached.append(time.perf_counter() - start)
                 return
-            except Exception:
+            except Exception as exc:
+                # Why attempts fail (refused, timed out, reset) tells a full backlog from a slow server.
+                failures[type(exc).__name__ + (f" {exc.response.status_code}" if hasattr(exc, "response") else "")] += 1
                 if station.ws is not None:
                     station.abort()
                 await asyncio.sleep(1.0 + random.random())
@@ -360,6 +364,7 @@ async def storm(stations: list[Station], deadline_s: float) -> dict[str, Any]:
         "attempts": attempts,
         "all_attached_s": round(attached[-1], 2) if len(attached) == len(stations) else None,
         "p50_attached_s": round(attached[len(attached) // 2], 2) if attached else None,
+        "failed_attempts": dict(failures.most_common()),
     }
 
 

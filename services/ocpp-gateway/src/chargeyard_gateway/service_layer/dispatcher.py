@@ -25,6 +25,7 @@ import asyncio
 import collections
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .. import metrics
 from ..adapters.orm import connections, delivered_profiles, station_commands, stations, transactions
 from .connections import Connections, StationLink
+from .group_read import GroupRead
 from .stations import aware
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,15 @@ async def record_command(
     return True
 
 
+@dataclass
+class _CatchUp:
+    """A reconnecting station's state for its re-sync."""
+
+    evses: list[Any]
+    profiles: list[Any] = field(default_factory=list)
+    open_transactions: set[str] = field(default_factory=set)
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -117,6 +128,9 @@ class Dispatcher:
         # profile must never be overtaken by an older one (OCPP-J §4.1.1: one CALL at a time).
         self._station_turns: collections.defaultdict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         links.on_opened = self._station_opened
+        self._catch_up_reads: GroupRead[str, _CatchUp] = GroupRead(
+            self._read_catch_up, window_s=0.002, max_items=1000, name="resync-read"
+        )
 
     def wake(self) -> None:
         self.wakeup.set()
@@ -141,6 +155,7 @@ class Dispatcher:
             for task in self._deliveries:
                 task.cancel()
             await asyncio.gather(*self._deliveries, return_exceptions=True)
+            await self._catch_up_reads.aclose()
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.ensure_future(coro)
@@ -343,32 +358,15 @@ class Dispatcher:
         2.0.1 F06) and re-send the profiles it last accepted that still apply (a station may drop
         profiles at a reboot; re-sending one with the same id replaces it, 1.6 §5.16.2, 2.0.1 K01)."""
         station_id = link.station_id
-        async with self.db.sessions() as session:
-            station = (
-                await session.execute(
-                    sa.select(stations.c.registered_at, stations.c.evses).where(stations.c.id == station_id)
-                )
-            ).first()
-            if station is None or station.registered_at is None:
-                return  # first connection ever: nothing to catch up on
-            profiles = (
-                await session.execute(
-                    sa.select(delivered_profiles).where(delivered_profiles.c.station_id == station_id)
-                )
-            ).all()
-            open_tx = set(
-                (
-                    await session.execute(
-                        sa.select(transactions.c.transaction_id).where(
-                            transactions.c.station_id == station_id, transactions.c.ended_at.is_(None)
-                        )
-                    )
-                ).scalars()
-            )
+        # Reconnecting stations share one read (a reconnect storm is thousands at once).
+        state = await self._catch_up_reads.get(station_id)
+        if state is None:
+            return  # first connection ever: nothing to catch up on
+        profiles, open_tx = state.profiles, state.open_transactions
         held = self.links.held(station_id)
         if held is None or held.link is not link:
             return
-        evses = [e["evse_id"] for e in (station.evses or []) if e.get("evse_id")] or [None]
+        evses = [e["evse_id"] for e in state.evses if e.get("evse_id")] or [None]
         for evse_id in evses:
             trigger = TriggerMessage(station_id=station_id, message="StatusNotification", evse_id=evse_id)
             await self._resend(link, held.closed, trigger, "trigger-status")
@@ -382,6 +380,36 @@ class Dispatcher:
             async with self.db.transaction() as session:
                 for row in stale:
                     await session.execute(delivered_profiles.delete().where(*_key(row)))
+
+    async def _read_catch_up(self, station_ids: list[str]) -> dict[str, _CatchUp]:
+        """What the re-sync of these stations needs, three queries for the whole batch; only
+        stations that registered before (a first connection has nothing to catch up on)."""
+        async with self.db.sessions() as session:
+            found = {
+                row.id: _CatchUp(evses=list(row.evses or []))
+                for row in (
+                    await session.execute(
+                        sa.select(stations.c.id, stations.c.evses).where(
+                            stations.c.id.in_(station_ids), stations.c.registered_at.is_not(None)
+                        )
+                    )
+                ).all()
+            }
+            if not found:
+                return found
+            for row in (
+                await session.execute(sa.select(delivered_profiles).where(delivered_profiles.c.station_id.in_(found)))
+            ).all():
+                found[row.station_id].profiles.append(row)
+            for row in (
+                await session.execute(
+                    sa.select(transactions.c.station_id, transactions.c.transaction_id).where(
+                        transactions.c.station_id.in_(found), transactions.c.ended_at.is_(None)
+                    )
+                )
+            ).all():
+                found[row.station_id].open_transactions.add(row.transaction_id)
+        return found
 
     async def _resend(self, link: StationLink, closed: asyncio.Event, command: Any, what: str) -> None:
         if closed.is_set():
