@@ -14,10 +14,14 @@ run each) on the workload of ``workload.py`` (economic strategy, perfect forecas
 
 Prints the machine, one table per size and, last, one JSON line with every number.
 Exit status 1 if the planner or a limit-respecting baseline has a violation.
+
+``--sizes 1000 --repeats 5`` runs only the sizes given (the target alone takes about two
+minutes, most of it the PuLP bound and the baselines).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -116,10 +120,12 @@ def run_size(n: int, repeats: int) -> dict[str, object]:
     w = generate(n)
     request = w.request
     runs = []
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     for _ in range(repeats):
         cpu0, wall0 = time.process_time(), time.perf_counter()
         p = plan_decomposed(request, time_limit_s=120.0)
         runs.append((p, time.perf_counter() - wall0, time.process_time() - cpu0))
+    load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     p = runs[-1][0]
     build = statistics.median(r[0].build_ms for r in runs) / 1000
     solve = statistics.median(r[0].solve_ms for r in runs) / 1000
@@ -146,6 +152,7 @@ def run_size(n: int, repeats: int) -> dict[str, object]:
         "wall_s": wall,
         "cpu_s": cpu,
         "repeats": repeats,
+        "load_1min": [load_before, load_after],
         "status": p.status,
         "solver_status": p.solver_status,
         "int_decisions": p.binaries,
@@ -167,7 +174,8 @@ def print_size(res: dict) -> None:  # type: ignore[type-arg]
     )
     print(
         f"planner: build {res['build_s']:.2f} s + solve {res['solve_s']:.2f} s (median of {res['repeats']}; "
-        f"wall {res['wall_s']:.2f} s, cpu {res['cpu_s']:.2f} s) | {res['status']} ({res['solver_status']}) | "
+        f"wall {res['wall_s']:.2f} s, cpu {res['cpu_s']:.2f} s; "
+        f"load {res['load_1min'][0]:.1f}->{res['load_1min'][1]:.1f}) | {res['status']} ({res['solver_status']}) | "
         f"min-current decisions {res['int_decisions']} (a plain MILP: {res['plain_milp_binaries']} binaries) | "
         f"gap to LP bound {100 * res['gap_to_lp_bound']:.3f} % (LP {res['lp_seconds']:.1f} s)"
     )
@@ -184,12 +192,20 @@ def print_size(res: dict) -> None:  # type: ignore[type-arg]
     print(f"{'LP bound':<13}{lb['energy_kwh']:>12.1f}{100.0:>8.2f}%{'':>7}{'':>10}{lb['cost_eur']:>10.2f}{1.0:>9.3f}")
 
 
-def main() -> int:
-    sizes = [40, 120] if quick() else [50, 200, 1000, 5000]
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", help="cars per run (default 50 200 1000 5000)")
+    parser.add_argument("--repeats", type=int, help="planner runs per size (default 3, 1 at 5,000)")
+    args = parser.parse_args(argv)
+    if args.repeats is not None and args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
+    if args.sizes and min(args.sizes) < 1:
+        parser.error(f"--sizes must be positive, got {args.sizes}")
+    sizes = args.sizes or ([40, 120] if quick() else [50, 200, 1000, 5000])
     print("chargeyard scheduler bench |", machine())
     results = []
     for n in sizes:
-        repeats = 1 if quick() or n >= 5000 else 3
+        repeats = args.repeats or (1 if quick() or n >= 5000 else 3)
         res = run_size(n, repeats)
         print_size(res)
         results.append(res)

@@ -102,6 +102,32 @@ def test_limits_and_the_minimum_current_hold_on_a_busy_site_with_boards() -> Non
             assert max(amps) <= 40.0 + 1e-6, (board, t, amps)
 
 
+@pytest.mark.parametrize(("rounds", "first_lp"), [(0, "ipm"), (2, "ipm"), (0, "simplex"), (2, "simplex")])
+def test_every_repair_path_keeps_the_limits_and_the_minimum_current(
+    monkeypatch: pytest.MonkeyPatch, rounds: int, first_lp: str
+) -> None:
+    """The default (no rounding round, interior point first) and the rounding rounds the
+    constants can switch back on both end in a plan the checker accepts, with the same energy
+    within 1 %."""
+    from chargeyard_scheduler.domain import decomposed
+
+    req = random_site(40, seed=11, limit_w=50_000)
+    monkeypatch.setattr(decomposed, "MAX_REPAIR_ROUNDS", rounds)
+    monkeypatch.setattr(decomposed, "FIRST_LP_SOLVER", first_lp)
+    p = plan(req, method="decomposed")
+    assert p.status == "optimal" and p.bound is not None and p.objective is not None
+    assert p.objective >= p.bound - 1e-6
+    by_id = {d.reservation_id: d for d in req.demands}
+    for ch in p.charges:
+        n = by_id[ch.reservation_id].phases
+        assert all(w == 0 or w >= 6 * 230 * n for w in ch.power_w), ch
+    monkeypatch.setattr(decomposed, "MAX_REPAIR_ROUNDS", 2)
+    monkeypatch.setattr(decomposed, "FIRST_LP_SOLVER", "simplex")
+    reference = plan(req, method="decomposed")
+    energy = sum(ch.energy_wh for ch in p.charges)
+    assert energy >= 0.99 * sum(ch.energy_wh for ch in reference.charges)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_departure_energy_is_met_when_feasible(method: str) -> None:
     # 4 cars, 60 kWh in 4 h on a 22 kW site = 88 kWh of room: everybody gets everything
