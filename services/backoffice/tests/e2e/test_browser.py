@@ -3,7 +3,9 @@ against the whole platform with simulated stations.
 
 Run order matters (one stack for the module): the fleet manager plugs nothing in but watches a
 car arrive live, books and sees the plan; the driver books more than the site gives, answers the
-conflict and starts by scanning the connector's QR code; then every page at phone width."""
+conflict and starts by scanning the connector's QR code; a notification reaches the driver's app
+without a reload (the notifier's push stream); the fleet manager rolls out firmware to the site
+and stops the driver's session remotely; then every page at phone width."""
 
 from __future__ import annotations
 
@@ -117,6 +119,82 @@ def test_a_driver_answers_a_conflict_and_starts_by_the_connectors_qr_code(
         # the car draws right now is the plan's business (it may be 0 W until its slot).
         expect(page.locator("#session-power")).to_have_text(re.compile(r"^\d+\.\d kW$"))
         page.screenshot(path=str(shots / "app-session.png"), full_page=True)
+    context.close()
+
+
+def test_a_driver_sees_a_notification_arrive_without_a_reload(system: System, browser: Any, offline: Offline) -> None:
+    """The notifier's push stream reaches the app: a booking made in another tab is announced on
+    the home page (list and toast) with no reload; the home page's polling does not carry it."""
+    context = new_context(browser, offline, viewport=PHONE, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    with showing(page):
+        sign_in(page, system, system.driver)
+        expect(page).to_have_url(f"{system.url}/app")
+        expect(page.locator("body")).to_have_attribute("data-notifications", re.compile(r"^/app/notifications/stream"))
+        page.evaluate("window.notReloaded = true")
+        other = context.new_page()
+        other.goto(f"{system.url}/app")
+        other.fill("#book input[name=amount]", "3")
+        other.click("#book button[type=submit]")
+        expect(other).to_have_url(re.compile(r"/app/sessions/[0-9a-f-]{36}$"))
+        reservation_id = other.url.rsplit("/", 1)[1]
+        other.close()
+        pushed = page.locator(f"#notifications li[data-reservation='{reservation_id}']").first
+        expect(pushed).to_be_visible()
+        expect(pushed).to_have_attribute("data-kind", re.compile(r"^reservation\."))
+        expect(page.locator(".toasts .toast").first).to_be_visible()
+        assert page.evaluate("window.notReloaded === true"), "the app reloaded instead of receiving the notification"
+        assert overflow(page) <= 0, f"the app's home is {overflow(page)} px wider than the phone with a notification"
+    context.close()
+
+
+def test_a_fleet_manager_rolls_out_firmware_to_a_site(system: System, browser: Any, offline: Offline) -> None:
+    """Both simulated stations (OCPP 1.6 and 2.0.1) take the UpdateFirmware and report
+    Downloading ... Installed; the roll-out page follows each without a reload."""
+    context = new_context(browser, offline, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    with showing(page):
+        sign_in(page, system, system.fleet_manager)
+        page.goto(f"{system.url}/stations")
+        page.fill("#new-rollout input[name=location]", "http://127.0.0.1:9/firmware-2.1.bin")
+        page.check("#new-rollout input[name=target][value=site]")
+        page.select_option("#new-rollout select[name=site_id]", "site-1")
+        page.click("#new-rollout button[type=submit]")
+        expect(page).to_have_url(re.compile(r"/firmware/fw-[0-9a-f]{12}$"))
+        page.evaluate("window.notReloaded = true")
+        for station_id in sorted(system.stations):
+            expect(page.locator(f"tr[data-station='{station_id}'] .fw-state")).to_have_attribute(
+                "data-state", "Installed"
+            )
+        expect(page.locator("#rollout-summary")).to_have_attribute("data-done", str(len(system.stations)))
+        expect(page.locator("#rollout-summary")).to_have_attribute("data-failed", "0")
+        assert page.evaluate("window.notReloaded === true"), "the roll-out page reloaded instead of updating"
+        rollout_id = page.url.rsplit("/", 1)[1]
+        page.goto(f"{system.url}/stations")
+        expect(page.locator(f"#rollouts tr[data-rollout='{rollout_id}']")).to_be_visible()
+    context.close()
+
+
+def test_a_fleet_manager_stops_the_drivers_session_remotely(system: System, browser: Any, offline: Offline) -> None:
+    """The session the driver started by the QR code (the driver's test, earlier in this module)
+    is stopped from the station page: RemoteStop through the energy manager to the station."""
+    context = new_context(browser, offline, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    with showing(page):
+        sign_in(page, system, system.fleet_manager)
+        station_id = first_station(system)
+        page.goto(f"{system.url}/stations/{station_id}")
+        running = page.locator("li[data-transaction]")
+        expect(running.first).to_be_visible()
+        transaction = running.first.get_attribute("data-transaction")
+        running.first.locator("button").click()
+        expect(page.locator("p.ok[role=status]")).to_be_visible()
+        deadline = time.monotonic() + 30
+        while page.locator(f"li[data-transaction='{transaction}']").count():
+            assert time.monotonic() < deadline, f"transaction {transaction} still running 30 s after the stop"
+            page.wait_for_timeout(1000)
+            page.reload()
+        assert system.call(lambda: system.stations[station_id].transaction(1)) is None, "the station still charges"
     context.close()
 
 

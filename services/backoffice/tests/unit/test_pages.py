@@ -130,6 +130,15 @@ def a_firmware_event(station_id: str, status: str, at: str) -> dict[str, Any]:
     }
 
 
+PUSHED = (
+    ": ping - 2026-05-01 08:00:00\r\n\r\n"
+    "id: 42\r\nevent: reservation.scheduled\r\n"
+    'data: {"notification_id": "n-42", "kind": "reservation.scheduled", "subject": "Your car charges at S-1/1",'
+    ' "body": "", "data": {}, "reservation_id": "r-1", "created_at": "2026-05-01T08:00:00+00:00"}\r\n\r\n'
+)
+"""What the notifier's push stream sends (sse-starlette writes CRLF line ends)."""
+
+
 class Services:
     """Canned answers by "service-port path"; anything else is that service's 404 route."""
 
@@ -220,12 +229,16 @@ class Services:
         }
         self.down: set[int] = set()
         self.sent: list[tuple[str, str, Any]] = []
+        self.streams: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         port = request.url.port or 80
         if port in self.down:
             raise httpx.ConnectError("connection refused", request=request)
         key = f"{port} {request.url.path}"
+        if key == "8004 /v1/stream":
+            self.streams.append(request)
+            return httpx.Response(200, text=PUSHED, headers={"content-type": "text/event-stream"})
         if request.method != "GET":
             body = request.content.decode() if request.content else ""
             self.sent.append((request.method, key, body))
@@ -563,3 +576,41 @@ def test_a_running_session_is_stopped_from_the_station_page(client: TestClient, 
     assert services.sent[-1][1] == "8003 /v1/stations/S-1/remote-stop"
     assert json.loads(services.sent[-1][2]) == {"transaction_id": "tx-77"}
     assert client.post("/stations/S-1/stop", data={"transaction_id": ""}).status_code == 422
+
+
+def as_driver(services: Services) -> None:
+    services.me.update(roles=["driver"], driver_id="d-1", permissions=["reservations:read", "reservations:write"])
+    services.answers["8004 /v1/deliveries"] = [{"id": 41}]
+    services.answers["8004 /v1/notifications"] = [
+        {"id": "n-41", "kind": "reservation.created", "subject": "Booked", "created_at": NOW, "reservation_id": None}
+    ]
+
+
+def test_the_app_relays_the_drivers_push_stream_with_the_token(client: TestClient, services: Services) -> None:
+    as_driver(services)
+    home = client.get("/app").text
+    assert 'data-notifications="/app/notifications/stream?after=41"' in home, "the stream starts after the page's news"
+    assert 'data-notification="n-41"' in home and "/static/notifications.js" in home
+    assert 'id="notifications"' not in client.get("/app", headers={"HX-Request": "true"}).text, "not polled"
+    relayed = client.get("/app/notifications/stream?after=41")
+    assert relayed.status_code == 200 and relayed.headers["content-type"].startswith("text/event-stream")
+    events = [e for e in relayed.text.split("\n\n") if e.strip()]
+    assert events[-1].splitlines() == [
+        "id: 42",
+        "event: notification",
+        "data: " + PUSHED.split("data: ", 1)[1].split("\r\n", 1)[0],
+    ], relayed.text
+    upstream = services.streams[-1]
+    assert upstream.headers["authorization"] == "Bearer jwt" and upstream.url.params["after"] == "41"
+    # A reconnect resumes from the browser's Last-Event-ID, not from the page's position.
+    client.get("/app/notifications/stream?after=41", headers={"Last-Event-ID": "42"})
+    assert services.streams[-1].headers["last-event-id"] == "42" and "after" not in services.streams[-1].url.params
+    # Opened without a position: from the newest delivery now.
+    client.get("/app/notifications/stream")
+    assert services.streams[-1].url.params["after"] == "41"
+
+
+def test_only_drivers_get_a_push_stream(client: TestClient, services: Services) -> None:
+    assert client.get("/app/notifications/stream").status_code == 204
+    assert services.streams == []
+    assert "data-notifications" not in client.get("/app").text

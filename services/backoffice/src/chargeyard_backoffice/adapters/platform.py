@@ -97,6 +97,39 @@ class Platform:
             raise _rejected(response)
         return response
 
+    async def open_stream(
+        self,
+        service: str,
+        path: str,
+        *,
+        token: str | None = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """A GET whose body is read as it comes (Server-Sent Events): no read timeout, since an idle
+        stream is only a keep-alive comment now and then. The caller closes it (`aclose`)."""
+        sent = dict(headers or {})
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        request = self.client.build_request(
+            "GET",
+            self.urls[service] + path,
+            params={k: v for k, v in (params or {}).items() if v not in (None, "")},
+            headers=sent,
+            timeout=httpx.Timeout(self.client.timeout.connect, read=None),
+        )
+        try:
+            response = await self.client.send(request, stream=True)
+        except httpx.HTTPError as error:
+            raise Unavailable(service, f"{type(error).__name__} on GET {path}") from error
+        if response.status_code >= 400:
+            await response.aread()
+            await response.aclose()
+            if response.status_code == 401 or response.status_code >= 500:
+                raise Unavailable(service, f"GET {path} answered {response.status_code}")
+            raise _rejected(response)
+        return response
+
     async def json(self, service: str, path: str, **kwargs: Any) -> Any:
         return (await self.call(service, "GET", path, **kwargs)).json()
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, Depends, Form, Header, Query, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from ..adapters.platform import Rejected
+from ..adapters.platform import Rejected, Unavailable
 from ..domain.qr import NotAConnectorCode, connector_of
 from .common import User, current_user, part, platform_of, render, settings_of
 from .forms import bad, local_time, optional, watt_hours
@@ -45,20 +46,74 @@ async def my_notifications(request: Request, user: User) -> list[dict[str, Any]]
     return found or []
 
 
+async def latest_delivery(request: Request, user: User) -> int | None:
+    """Where the push stream starts for a page: after the newest notification the page shows."""
+    if user.driver_id is None:
+        return None
+    try:
+        found = await platform_of(request).json(
+            "notifier", "/v1/deliveries", token=user.token, params={"channel": "push", "limit": 1}
+        )
+    except (Rejected, Unavailable):
+        return None
+    return int(found[0]["id"]) if found else 0
+
+
+@router.get("/notifications/stream")
+async def notification_stream(
+    request: Request,
+    user: Me,
+    after: Annotated[int | None, Query(ge=0)] = None,
+    last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+) -> Response:
+    """The notifier's push stream of the signed-in driver, relayed: the browser's EventSource
+    sends the session cookie here (it cannot send a bearer token, and the token stays out of
+    scripts); this passes the token on. Every event is relayed as `event: notification` with the
+    notifier's id, so the browser's Last-Event-ID on a reconnect resumes where it stopped
+    (WHATWG HTML §9.2). Without either, the stream starts from now."""
+    if user.driver_id is None:
+        return Response(status_code=204)  # HTML §9.2.3: 204 tells the EventSource not to reconnect
+    if last_event_id:
+        position: dict[str, Any] = {"headers": {"Last-Event-ID": last_event_id}}
+    else:
+        start = after if after is not None else await latest_delivery(request, user)
+        position = {"params": {"after": start}}
+    upstream = await platform_of(request).open_stream("notifier", "/v1/stream", token=user.token, **position)
+
+    async def relay() -> AsyncIterator[str]:
+        try:
+            async for line in upstream.aiter_lines():
+                # The notifier names each event by its kind; one name lets the page listen once.
+                yield ("event: notification" if line.startswith("event:") else line) + "\n"
+        finally:
+            await upstream.aclose()
+
+    return StreamingResponse(
+        relay(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
 @router.get("")
 async def app_home(request: Request, user: Me) -> Response:
     site_id = settings_of(request).default_site_id
-    reservations, notifications, tz = await asyncio.gather(
-        my_reservations(request, user), my_notifications(request, user), time_zone_of(request, user, site_id)
+    live = bool(request.headers.get("hx-request"))
+    reservations, notifications, tz, after = await asyncio.gather(
+        my_reservations(request, user),
+        my_notifications(request, user) if not live else asyncio.sleep(0, []),
+        time_zone_of(request, user, site_id),
+        latest_delivery(request, user) if not live else asyncio.sleep(0, None),
     )
     departure = datetime.now(ZoneInfo(tz)).replace(second=0, microsecond=0) + timedelta(hours=4)
-    template = "app/live.html" if request.headers.get("hx-request") else "app/home.html"
+    template = "app/live.html" if live else "app/home.html"
     return render(
         request,
         template,
         user=user,
         reservations=reservations,
         notifications=notifications,
+        stream_after=after,
         default_departure=departure.strftime("%Y-%m-%dT%H:%M"),
         time_zone=tz,
     )
