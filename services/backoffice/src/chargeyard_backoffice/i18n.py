@@ -160,6 +160,18 @@ GERMAN: dict[str, str] = {
     "Running sessions": "Laufende Ladevorgänge",
     "Transaction": "Transaktion",
     "Stop charging": "Laden beenden",
+    "Saved": "Gespeichert",
+    "New vehicle": "Neues Fahrzeug",
+    "New driver": "Neuer Fahrer",
+    "Make": "Hersteller",
+    "Battery (kWh)": "Batterie (kWh)",
+    "Consumption (kWh/100 km)": "Verbrauch (kWh/100 km)",
+    "Max. AC power (kW)": "Max. AC-Leistung (kW)",
+    "Phases": "Phasen",
+    "Connector type": "Steckertyp",
+    "Priority": "Priorität",
+    "Fleet system id": "ID im Flottensystem",
+    "Phone": "Telefon",
 }
 
 CATALOGS: dict[str, dict[str, str]] = {"en": {}, "de": GERMAN}

@@ -230,6 +230,7 @@ class Services:
         self.down: set[int] = set()
         self.sent: list[tuple[str, str, Any]] = []
         self.streams: list[httpx.Request] = []
+        self.posted: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         port = request.url.port or 80
@@ -242,6 +243,9 @@ class Services:
         if request.method != "GET":
             body = request.content.decode() if request.content else ""
             self.sent.append((request.method, key, body))
+            self.posted.append(request)
+            if key in ("8000 /v1/vehicles", "8000 /v1/drivers"):
+                return httpx.Response(201, json={"id": "new-1"})
             if key == "8000 /v1/auth/token":
                 return httpx.Response(200, json={"access_token": "jwt", "token_type": "bearer", "expires_in": 3600})
             if key == "8000 /v1/reservations":
@@ -614,3 +618,74 @@ def test_only_drivers_get_a_push_stream(client: TestClient, services: Services) 
     assert client.get("/app/notifications/stream").status_code == 204
     assert services.streams == []
     assert "data-notifications" not in client.get("/app").text
+
+
+VEHICLE_FORM = {
+    "idempotency_key": "v-0123456789abcdef",
+    "make": " Renault ",
+    "model": "Zoe",
+    "battery_kwh": "52,5",
+    "consumption_kwh_per_100km": "17.2",
+    "max_ac_power_kw": "22",
+    "phases": "3",
+    "connector_type": "Type2",
+    "priority": "2",
+    "external_ref": "",
+}
+
+
+def test_a_fleet_manager_adds_a_vehicle_and_a_driver(client: TestClient, services: Services) -> None:
+    services.me["permissions"] = [*ME["permissions"], "fleet:read", "fleet:write"]
+    services.answers["8000 /v1/vehicles"] = {
+        "items": [{"id": "v-9", "make": "Renault", "model": "Zoe", "battery_wh": 52_500, "max_ac_power_w": 22_000}],
+        "next_cursor": None,
+    }
+    page = client.get("/fleet").text
+    assert 'id="new-vehicle"' in page and 'id="new-driver"' in page and 'value="v-9"' in page
+    done = client.post("/fleet/vehicles", data=VEHICLE_FORM, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/fleet?created=new-1", done.text[-400:]
+    sent = services.posted[-1]
+    assert (sent.url.path, sent.headers["idempotency-key"]) == ("/v1/vehicles", "v-0123456789abcdef")
+    assert json.loads(sent.content) == {
+        "make": "Renault",
+        "model": "Zoe",
+        "battery_wh": 52_500,
+        "consumption_wh_per_100km": 17_200,
+        "max_ac_power_w": 22_000,
+        "phases": 3,
+        "connector_type": "Type2",
+        "priority": 2,
+    }
+    done = client.post(
+        "/fleet/drivers",
+        data={"idempotency_key": "d-0123456789abcdef", "name": "Dana", "email": "", "vehicle_ids": ["v-9"]},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text[-400:]
+    assert json.loads(services.posted[-1].content) == {"name": "Dana", "vehicle_ids": ["v-9"]}
+    assert 'id="fleet-created"' in client.get("/fleet?created=new-1").text
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"battery_kwh": "lots"}, "battery_kwh"),
+        ({"battery_kwh": "0"}, "battery_kwh"),
+        ({"max_ac_power_kw": "400"}, "max_ac_power_kw"),
+        ({"connector_type": "Schuko"}, "connector_type"),
+        ({"priority": "11"}, "priority"),
+        ({"make": ""}, "make"),
+        ({"idempotency_key": "x"}, "idempotency_key"),
+    ],
+)
+def test_a_bad_vehicle_is_refused_naming_the_field(
+    client: TestClient, services: Services, change: dict[str, str], named: str
+) -> None:
+    page = client.post("/fleet/vehicles", data=VEHICLE_FORM | change)
+    assert page.status_code == 422 and named in page.text, page.text[-400:]
+    assert services.posted == [], "nothing sent"
+
+
+def test_the_fleet_forms_need_fleet_write(client: TestClient) -> None:
+    page = client.get("/fleet").text
+    assert 'id="new-vehicle"' not in page and 'id="new-driver"' not in page

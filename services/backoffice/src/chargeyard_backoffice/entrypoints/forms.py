@@ -37,6 +37,17 @@ def watt_hours(field: str, kilowatt_hours: str) -> int:
     return int(amount * 1000)
 
 
+def scaled(field: str, value: str, *, unit: str, factor: int, most: Decimal) -> int:
+    """A positive amount in the unit people type (kWh, kW), as the integer the APIs take (Wh, W)."""
+    try:
+        amount = Decimal(value.strip().replace(",", "."))
+    except InvalidOperation:
+        raise bad(field, f"{value!r} is not a number of {unit}") from None
+    if not amount.is_finite() or amount <= 0 or amount > most:
+        raise bad(field, f"must be more than 0 and at most {most} {unit}")
+    return int(amount * factor)
+
+
 def optional(value: str | None) -> str | None:
     value = (value or "").strip()
     return value or None

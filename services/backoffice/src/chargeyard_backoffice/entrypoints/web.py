@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +16,7 @@ from ..adapters.platform import Rejected
 from ..domain import firmware
 from ..domain.plan import site_power, timeline
 from .common import SESSION_COOKIE, User, current_user, part, platform_of, render, settings_of
-from .forms import bad, local_time, optional, watt_hours
+from .forms import bad, local_time, optional, scaled, watt_hours
 
 router = APIRouter()
 Me = Annotated[User, Depends(current_user)]
@@ -461,7 +463,7 @@ async def cancel_reservation(request: Request, user: Me, reservation_id: str) ->
 
 
 @router.get("/fleet")
-async def fleet_page(request: Request, user: Me) -> Response:
+async def fleet_page(request: Request, user: Me, created: str | None = None) -> Response:
     platform = platform_of(request)
     vehicles, drivers = await asyncio.gather(
         part(request, "vehicles", platform.json("reservation-api", "/v1/vehicles", token=user.token)),
@@ -476,8 +478,88 @@ async def fleet_page(request: Request, user: Me) -> Response:
         page="fleet",
         vehicles=items[0],
         drivers=items[1],
+        may_write=user.can("fleet:write"),
+        created=created,
+        connector_types=CONNECTOR_TYPES,
+        # One key per form shown: a form sent twice (a double click, a retry) makes one vehicle.
+        form_key=uuid.uuid4().hex,
         missing=getattr(request.state, "missing", []),
     )
+
+
+CONNECTOR_TYPES = ("Type2", "Type1", "CCS2", "CCS1", "CHAdeMO")
+FormKey = Annotated[str, Form(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+
+
+@router.post("/fleet/vehicles")
+async def create_vehicle(
+    request: Request,
+    user: Me,
+    idempotency_key: FormKey,
+    make: Annotated[str, Form(min_length=1, max_length=100)],
+    model: Annotated[str, Form(min_length=1, max_length=100)],
+    battery_kwh: Annotated[str, Form(max_length=20)],
+    consumption_kwh_per_100km: Annotated[str, Form(max_length=20)],
+    max_ac_power_kw: Annotated[str, Form(max_length=20)],
+    phases: Annotated[int, Form(ge=1, le=3)] = 3,
+    connector_type: Annotated[str, Form(pattern="^(" + "|".join(CONNECTOR_TYPES) + ")$")] = "Type2",
+    priority: Annotated[int, Form(ge=0, le=10)] = 0,
+    external_ref: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """A vehicle, through the reservation API (POST /v1/vehicles, fleet:write)."""
+    body = {
+        "make": make.strip(),
+        "model": model.strip(),
+        "battery_wh": scaled("battery_kwh", battery_kwh, unit="kWh", factor=1000, most=Decimal(500)),
+        "consumption_wh_per_100km": scaled(
+            "consumption_kwh_per_100km", consumption_kwh_per_100km, unit="kWh/100 km", factor=1000, most=Decimal(100)
+        ),
+        "max_ac_power_w": scaled("max_ac_power_kw", max_ac_power_kw, unit="kW", factor=1000, most=Decimal(350)),
+        "phases": phases,
+        "connector_type": connector_type,
+        "priority": priority,
+        "external_ref": optional(external_ref),
+    }
+    created = await platform_of(request).call(
+        "reservation-api",
+        "POST",
+        "/v1/vehicles",
+        token=user.token,
+        json={k: v for k, v in body.items() if v is not None},
+        headers={"Idempotency-Key": idempotency_key},
+    )
+    return RedirectResponse(f"/fleet?created={created.json()['id']}", status_code=303)
+
+
+@router.post("/fleet/drivers")
+async def create_driver(
+    request: Request,
+    user: Me,
+    idempotency_key: FormKey,
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    email: Annotated[str, Form(max_length=320)] = "",
+    phone: Annotated[str, Form(max_length=40)] = "",
+    vehicle_ids: Annotated[list[str] | None, Form()] = None,
+    external_ref: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """A driver, through the reservation API (POST /v1/drivers, fleet:write); the driver's app
+    sign-in is made by an administrator (POST /v1/users)."""
+    body = {
+        "name": name.strip(),
+        "email": optional(email),
+        "phone": optional(phone),
+        "vehicle_ids": [v for v in (vehicle_ids or []) if v.strip()],
+        "external_ref": optional(external_ref),
+    }
+    created = await platform_of(request).call(
+        "reservation-api",
+        "POST",
+        "/v1/drivers",
+        token=user.token,
+        json={k: v for k, v in body.items() if v is not None},
+        headers={"Idempotency-Key": idempotency_key},
+    )
+    return RedirectResponse(f"/fleet?created={created.json()['id']}", status_code=303)
 
 
 @router.get("/topology")
