@@ -86,6 +86,12 @@ class Settings(ServiceSettings):
         description="Collect many stations' events this long into one outbox transaction (group commit)",
     )
     group_commit_max_items: int = Field(default=1000, ge=1, description="A group commit flushes at this many events")
+    last_seen_resolution_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="A station's last_seen_at is written at most once per this interval: a reconnecting station's "
+        "connect and first Heartbeat come milliseconds apart (0 = every message writes)",
+    )
     schema_validation_inline: bool = Field(
         default=True,
         description="Validate OCPP payloads on the event loop; the ocpp library's default is a thread pool, "

@@ -10,6 +10,7 @@ import json
 import pytest
 import sqlalchemy as sa
 import websockets
+from chargeyard_gateway.adapters.orm import stations
 from chargeyard_gateway.bootstrap import gateway_of
 from chargeyard_platform.db import outbox_table
 from chargeyard_platform.runtime import Runtime
@@ -81,3 +82,41 @@ async def test_deflate_is_declined_validation_is_inline_and_answers_follow_the_c
                 .all()
             )
         assert any(json.loads(r)["payload"]["energy_wh"] == 1000 for r in rows)
+
+
+async def boot_over_new_socket(port: int, station_id: str, firmware: str) -> None:
+    url = f"ws://127.0.0.1:{port}/ocpp/{station_id}"
+    async with websockets.connect(url, subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+        payload = {"chargePointVendor": "V", "chargePointModel": "M", "firmwareVersion": firmware}
+        await ws.send(json.dumps([2, "b", "BootNotification", payload]))
+        while True:
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 15))
+            if msg[0] == 2:  # the gateway's own calls after boot
+                body = {"configurationKey": []} if msg[2] == "GetConfiguration" else {"status": "Accepted"}
+                await ws.send(json.dumps([3, msg[1], body]))
+            elif msg[1] == "b":
+                assert msg[0] == 3 and msg[2]["status"] == "Accepted"
+                return
+
+
+async def test_a_boot_that_repeats_the_last_one_writes_only_last_seen(gateway: Runtime) -> None:
+    await asyncio.wait_for(gateway_of(gateway).server.listening.wait(), 15)
+    port = gateway.settings.ocpp_port  # type: ignore[attr-defined]
+    station_id = "HOT-PATH-REBOOT"
+
+    async def row() -> sa.Row[tuple[object, ...]]:
+        async with gateway.db.sessions() as session:
+            query = sa.select(stations.c.firmware_version, stations.c.updated_at, stations.c.last_seen_at)
+            return (await session.execute(query.where(stations.c.id == station_id))).one()
+
+    await boot_over_new_socket(port, station_id, "1.0")
+    first = await row()
+    await asyncio.sleep(0.05)
+    await boot_over_new_socket(port, station_id, "1.0")  # the same boot data: nothing but last_seen_at
+    same = await row()
+    assert same.firmware_version == "1.0" and same.updated_at == first.updated_at
+    assert same.last_seen_at > first.last_seen_at  # type: ignore[operator]
+    await asyncio.sleep(0.05)
+    await boot_over_new_socket(port, station_id, "2.0")  # a firmware update is written
+    changed = await row()
+    assert changed.firmware_version == "2.0" and changed.updated_at > same.updated_at  # type: ignore[operator]

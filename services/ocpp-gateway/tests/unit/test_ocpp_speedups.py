@@ -1,7 +1,8 @@
-"""The gateway's faster stand-ins for two `ocpp` library internals give the library's results."""
+"""The gateway's faster stand-ins for `ocpp` library internals give the library's results."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,9 @@ from typing import Any
 import jsonschema
 import ocpp
 import pytest
-from chargeyard_gateway.adapters.ocpp import casing, schemas
+from chargeyard_gateway.adapters.ocpp import casing, schemas, signatures
+from chargeyard_gateway.adapters.ocpp.v16 import CentralSystem16
+from chargeyard_gateway.adapters.ocpp.v201 import CentralSystem201
 from ocpp import messages as ocpp_messages
 
 SCHEMAS = Path(ocpp.__file__).parent
@@ -67,3 +70,27 @@ def test_compiled_validation_accepts_and_refuses_as_jsonschema_does(
     with pytest.raises(jsonschema.ValidationError) as raised:
         compiled.validate(payload)
     assert raised.value.validator == validator  # what the library maps to the version's CallError
+
+
+@pytest.mark.parametrize("session_class", [CentralSystem16, CentralSystem201])
+def test_remembered_handler_signatures_are_the_librarys(session_class: type[Any]) -> None:
+    # Every @on / @after handler of the session class, bound as the library binds them.
+    session = object.__new__(session_class)
+    handlers = [
+        getattr(session, name)
+        for name in dir(session_class)
+        if hasattr(getattr(session_class, name), "_on_action") or hasattr(getattr(session_class, name), "_after_action")
+    ]
+    assert len(handlers) > 8
+    for handler in handlers:
+        assert signatures.signature(handler) == inspect.signature(handler)
+        assert signatures.signature(handler) is signatures.signature(
+            getattr(object.__new__(session_class), handler.__name__)
+        )
+    assert signatures.signature(len) == inspect.signature(len)  # not a method: asked afresh
+
+
+def test_the_installed_inspect_answers_everything_else_from_the_real_module() -> None:
+    shim = signatures._Inspect()
+    assert shim.isawaitable is inspect.isawaitable
+    assert shim.signature(CentralSystem16.on_heartbeat) == inspect.signature(CentralSystem16.on_heartbeat)

@@ -21,7 +21,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from .. import metrics
-from ..adapters.ocpp import casing, schemas
+from ..adapters.ocpp import casing, schemas, signatures
 from ..adapters.ocpp.common import CentralSystemSession
 from ..adapters.ocpp.v16 import CentralSystem16
 from ..adapters.ocpp.v201 import CentralSystem21, CentralSystem201
@@ -32,7 +32,7 @@ from ..domain.admission import takeover as takeover_rule
 from ..service_layer.connections import CLOSE_REPLACED, Connections
 from ..service_layer.credentials import StationCredentials
 from ..service_layer.journal import Journal
-from ..service_layer.stations import Stations
+from ..service_layer.stations import KnownStation, Stations
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,10 @@ _PATH = re.compile(r"^/ocpp/(?P<station_id>[A-Za-z0-9._:-]{1,48})/?$")
 def station_id_of(path: str) -> str | None:
     match = _PATH.match(unquote(urlsplit(path).path))
     return match.group("station_id") if match else None
+
+
+async def _nothing() -> None:
+    return None
 
 
 class OcppServer:
@@ -80,7 +84,10 @@ class OcppServer:
         self.listening = asyncio.Event()
         self._open: dict[str, ServerConnection] = {}
         """The latest websocket per station on this instance, booted or not."""
-        self._verdicts: weakref.WeakKeyDictionary[ServerConnection, Verdict] = weakref.WeakKeyDictionary()
+        self._verdicts: weakref.WeakKeyDictionary[ServerConnection, tuple[Verdict, KnownStation | None]] = (
+            weakref.WeakKeyDictionary()
+        )
+        """Admitted handshakes: the verdict and the station as read then, for the session."""
 
     async def serve_forever(self) -> None:
         settings = self.settings
@@ -101,6 +108,7 @@ class OcppServer:
         if settings.schema_validation_compiled:
             schemas.install()  # the largest cost per message under load was jsonschema (adapters/ocpp/schemas.py)
         casing.install()  # the library's key conversion, each key's result remembered (adapters/ocpp/casing.py)
+        signatures.install()  # the library's inspect.signature per Call, remembered (adapters/ocpp/signatures.py)
         if settings.gil_switch_interval_s is not None:
             # Each SQLite statement (aiosqlite's thread) waits for the loop to release the GIL:
             # 5 ms by default, for every statement, when thousands of stations keep the loop busy.
@@ -180,7 +188,15 @@ class OcppServer:
             basic_username=basic[0] if basic else None,
             basic_password=basic[1] if basic else None,
         )
-        known = await self.credentials.security_of(station_id)
+        old = self._open.get(station_id)
+        # Reads of a handshake, concurrent (each is batched with other stations' handshakes): the
+        # credentials, the station as known here (for the session) and, when no socket of it is
+        # here, its connection row (for the takeover rule, which needs it for unauthenticated peers).
+        known, station, elsewhere = await asyncio.gather(
+            self.credentials.security_of(station_id),
+            self.stations.lookup(station_id),
+            self.links.held_by_live_instance(station_id) if old is None else _nothing(),
+        )
         password_ok = None
         if known is not None and basic is not None and needs_password_check(known, presented, station_id):
             password_ok = await self.credentials.password_matches(known, basic[1])
@@ -194,10 +210,8 @@ class OcppServer:
         )
         if not verdict.admitted:
             return self._refuse(connection, station_id, verdict.status, verdict.reason, challenge=verdict.challenge)
-        old = self._open.get(station_id)
-        elsewhere = None
-        if old is None and not verdict.authenticated:  # an authenticated peer replaces wherever it is
-            elsewhere = await self.links.held_by_live_instance(station_id)
+        if verdict.authenticated:
+            elsewhere = None  # an authenticated peer replaces wherever it is
         decision = takeover_rule(
             verdict.authenticated, held_here=old is not None, held_by_live_instance=elsewhere is not None
         )
@@ -215,7 +229,7 @@ class OcppServer:
                 "this station is connected and its connection is alive; an unauthenticated "
                 "connection does not replace it",
             )
-        self._verdicts[connection] = verdict
+        self._verdicts[connection] = (verdict, station)
         return None
 
     @staticmethod
@@ -248,8 +262,8 @@ class OcppServer:
     async def _session(self, websocket: ServerConnection) -> None:
         station_id = station_id_of(websocket.request.path if websocket.request else "")
         protocol = websocket.subprotocol
-        verdict = self._verdicts.pop(websocket, None)
-        if station_id is None or protocol is None or verdict is None:
+        admitted = self._verdicts.pop(websocket, None)
+        if station_id is None or protocol is None or admitted is None:
             await websocket.close(1008, "OCPP subprotocol and /ocpp/{station_id} required")
             return
         previous = self._open.get(station_id)
@@ -260,7 +274,7 @@ class OcppServer:
             # the station's identity.
             log.info("%s: a new connection replaces the one from %s", station_id, previous.remote_address)
             self.links.close_later(previous.close, CLOSE_REPLACED, "replaced by a newer connection")
-        known = await self.stations.lookup(station_id)
+        known = admitted[1]
         session = SESSIONS[protocol](
             station_id,
             websocket,
@@ -275,8 +289,8 @@ class OcppServer:
         try:
             if session.accepted:
                 # A known station may resume without booting again (OCPP 1.6 stations often do).
-                await self.links.opened(session)
-                await self.stations.seen(station_id)
+                # Two group commits, independent of each other: waited for together.
+                await asyncio.gather(self.links.opened(session), self.stations.seen(station_id))
             await session.start()
         except ConnectionClosed:
             pass

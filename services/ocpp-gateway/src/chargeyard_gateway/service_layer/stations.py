@@ -8,6 +8,7 @@ transaction, then wakes the relay.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -58,6 +59,15 @@ class KnownStation:
     accepted: bool
     capabilities: StationCapabilities | None
 
+
+_BOOT_COLUMNS = (
+    stations.c.ocpp_version,
+    stations.c.vendor,
+    stations.c.model,
+    stations.c.serial_number,
+    stations.c.firmware_version,
+)
+"""What a BootNotification tells about a station (with `last_seen_at` and `updated_at`, what boot() writes)."""
 
 _TOKENS = "tokens"
 """The one key of the local-list read: the whole token copy."""
@@ -110,6 +120,8 @@ class Stations:
             max_items=settings.group_commit_max_items,
             name="last-seen-group-commit",
         )
+        self._seen_at: dict[str, float] = {}
+        """Station -> time.monotonic() of its last committed last_seen_at."""
 
         self._boots: GroupCommit[_Boot] = GroupCommit(
             self._write_boots,
@@ -185,23 +197,38 @@ class Stations:
         latest = {r.station_id: r for r in requests}  # booted twice in one batch: the last info wins
         now = self.clock.now()
         async with self.db.transaction() as session:
-            known: dict[str, bool] = {
-                row.id: row.accepted
+            rows = {
+                row.id: row
                 for row in (
                     await session.execute(
-                        sa.select(stations.c.id, stations.c.accepted).where(stations.c.id.in_(list(latest)))
+                        sa.select(stations.c.id, stations.c.accepted, *_BOOT_COLUMNS).where(
+                            stations.c.id.in_(list(latest))
+                        )
                     )
                 ).all()
             }
+            known: dict[str, bool] = {station_id: row.accepted for station_id, row in rows.items()}
             unknown = [station_id for station_id in latest if station_id not in known]
             if unknown and self.settings.auto_register_unknown:
                 await session.execute(
                     stations.insert(),
                     [{"id": i, "accepted": True, "created_at": now, **latest[i].values} for i in unknown],
                 )
-            updates = [{"b_id": i, **r.values} for i, r in latest.items() if i in known]
+            # A station that boots again with what it said last time (a fleet rebooting after a
+            # power cut) changes only its last_seen_at: one UPDATE for all of them.
+            same = sorted(
+                i
+                for i, r in latest.items()
+                if i in rows and all(r.values[c.name] == getattr(rows[i], c.name) for c in _BOOT_COLUMNS)
+            )
+            updates = [{"b_id": i, **r.values} for i, r in latest.items() if i in known and i not in same]
             if updates:
                 await session.execute(stations.update().where(stations.c.id == sa.bindparam("b_id")), updates)
+            if same:
+                await session.execute(stations.update().where(stations.c.id.in_(same)).values(last_seen_at=now))
+        seen_at = time.monotonic()
+        for station_id in known:
+            self._seen_at[station_id] = seen_at  # the boot wrote last_seen_at
         for station_id in unknown:
             if self.settings.auto_register_unknown:
                 log.info("station %s registered automatically (auto_register_unknown)", station_id)
@@ -269,7 +296,14 @@ class Stations:
         self._published()
 
     async def seen(self, station_id: str) -> None:
+        now = time.monotonic()
+        last = self._seen_at.get(station_id)
+        if last is not None and now - last < self.settings.last_seen_resolution_s:
+            # Written moments ago (a reconnect: the connect, then the first Heartbeat); last_seen_at
+            # is for people reading the API, and the silence watchdog keeps its own time in memory.
+            return
         await self._seen.submit(station_id)
+        self._seen_at[station_id] = now
 
     async def _write_seen(self, station_ids: list[str]) -> None:
         now = self.clock.now()
