@@ -305,3 +305,35 @@ def test_auto_picks_the_single_milp_for_small_sites_and_decomposes_large_ones() 
     small = PlanRequest(now=NOW, site_limit_w=22_000, demands=[demand("a")], connectors=connectors(1))
     assert plan(small).method == "milp"
     assert plan(random_site(60, seed=1, limit_w=80_000, boards=False)).method == "decomposed"
+
+
+def test_row_generation_ends_at_the_optimum_of_the_full_lp() -> None:
+    """Board rows are added only when a solution breaks them; the LP they end with has the
+    optimum of the LP with every board row from the start (so ``Plan.bound`` stays a bound)."""
+    import highspy
+    import numpy as np
+    from chargeyard_scheduler.domain.decomposed import _Model
+    from chargeyard_scheduler.domain.instance import build_instance
+
+    inst = build_instance(random_site(60, seed=5, limit_w=80_000))
+    assert inst is not None
+    lazy = _Model(inst)
+    hs, status, _ = lazy.solve(30.0)
+    assert status == "Optimal"
+    assert 0 < lazy.b_added.sum() < len(lazy.b_added)  # the boards bind, but not every row is needed
+    full = _Model(inst)
+    every = highspy.Highs()
+    every.setOptionValue("output_flag", False)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = len(full.cost), full.num_row
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = full.cost, full.lower, full.upper
+    lp.row_lower_, lp.row_upper_ = full.row_lower, full.row_upper
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = full.start.astype(np.int32), full.index, full.value
+    every.passModel(lp)
+    full._add_rows(every, np.arange(len(full.b_limit)))
+    every.run()
+    assert every.modelStatusToString(every.getModelStatus()) == "Optimal"
+    lazy_obj = hs.getInfo().objective_function_value
+    assert abs(lazy_obj - every.getInfo().objective_function_value) <= 1e-6 * max(1.0, abs(lazy_obj))
+    assert not lazy._broken(np.asarray(hs.getSolution().col_value)).size

@@ -14,7 +14,8 @@ not reach a 5 % gap in 60 s. The hard parts separate well:
    * site: ``sum_c p[c,t] <= L_t``,
    * board phase: ``sum_{c under b on phase f} p[c,t] * 1000 / (V n_c) <= I_b`` for every
      board ``b``, grid phase ``f`` and slot ``t`` that has cars (phase rotation decides
-     ``f`` for single-phase cars),
+     ``f`` for single-phase cars); added lazily, only when a solution breaks one (row
+     generation: about 15 % of them at 1,000 cars, see :class:`_Model`),
    * objective: ``W_SHORTFALL (1 + priority) tie_c s_c + W_OVERSHOOT o_c +
      sum cost[c,t] h a p[c,t]`` with the strategy costs of :mod:`.planner` (the ramp tier
      is left out: it is below the gap tolerance there as well).
@@ -23,7 +24,8 @@ not reach a 5 % gap in 60 s. The hard parts separate well:
    assignment (``on = p / pmax`` satisfies every relaxed row), so its optimum is the bound
    reported as ``Plan.bound``.
 3. Minimum current: the LP vertex has few powers strictly between 0 and the minimum
-   ("slivers", at most one per binding row and car). Rounds of rounding, each followed by a
+   ("slivers", at most one per binding row and car). Optional rounds of rounding (off by
+   default, ``MAX_REPAIR_ROUNDS``), each followed by a
    warm dual-simplex re-solve: a sliver whose column has no binding capacity row (zero dual
    price) is switched on (lower bound ``pmin``: it only costs the car an overshoot), one in a
    binding slot is switched off (the car moves its energy elsewhere); fallbacks all on, the
@@ -53,29 +55,33 @@ from .planner import TIE_SPREAD, W_OVERSHOOT, W_SHORTFALL, ChargePlan, Plan, Pla
 
 __all__ = ["extract", "plan_decomposed", "plan_heuristic"]
 
-# Rounding rounds before the freeze. Measured on the bench day (first LP by interior point
-# with crossover): 0 rounds gave the smaller gap to the LP bound at 50, 200 and 1,000 cars
-# (0.37 / 0.03 / 0.006 %, against 0.94 / 0.27 / 0.05 % with 2) and saved ~2 s CPU at 1,000.
+# Rounding rounds before the freeze. Measured on the bench day with row generation: 0 rounds
+# gave the smaller gap to the LP bound at 50, 200 and 1,000 cars (0.56 / 0.06 / 0.007 %,
+# against one car 1.8 kWh short / 0.14 / 0.03 % with 2 rounds) and half the CPU at 1,000.
 MAX_REPAIR_ROUNDS = 0
-# Interior point with crossover (a vertex and a basis for the warm re-solves): 2.5 s CPU at
-# 1,000 cars against 3.8 s for dual simplex on the same LP (HiGHS 1.15, one thread).
-FIRST_LP_SOLVER = "ipm"
+# The first solve (energy and site rows only, before any board row is added): dual simplex.
+# With the row generation of ``_Model.run`` the whole LP took 0.95 s CPU at 1,000 cars this
+# way against 1.56 s with interior point (and crossover) first; without row generation
+# interior point was the faster one (2.5 s against 3.8 s).
+FIRST_LP_SOLVER = "simplex"
 MIP_TIME_SHARE = 0.2  # of the time limit, at least 1 s: the final MIP is a polish
 MIP_REL_GAP = 1e-3
 _TOL_KW = 1e-6
+_TOL_A = 1e-6
+_FEASIBLE = 2  # HiGHS's kSolutionStatusFeasible
 
 
 class _Model:
-    """Column layout: for each planned car its ``p`` columns (one per present slot), then all
-    ``s``, then all ``o``, then the board currents. Rows: one energy row per car, one site row
-    per slot, then the board rows.
-
-    Board rows are aggregated so that each power appears in one of them only (3 non-zeros per
-    column instead of 2 + 3 x boards in the chain; the LP solves several times faster):
-    per board ``b`` and slot ``t`` a column ``q3[b,t]`` = current per phase of the three-phase
-    cars under ``b`` (its own plus its child boards' ``q3``), per phase ``f`` a column
-    ``q1[b,f,t]`` = the same for single-phase cars on ``f``; the limit row is
-    ``q3[b,t] + q1[b,f,t] <= I_b``."""
+    """Columns: for each planned car its ``p`` columns (one per present slot), then all ``s``,
+    then all ``o``. Rows handed to HiGHS at once: one energy row per car, one site row per
+    slot. The board-phase rows (per board ``b``, grid phase ``f`` and slot ``t`` with cars:
+    ``sum k_c p[c,t] <= I_b`` over the cars whose chain contains ``b`` and that load ``f``)
+    are kept aside and added lazily (row generation, :meth:`run`): HiGHS solves, the rows
+    its solution breaks are added, it re-solves warm (dual simplex: added rows keep the
+    basis dual feasible), until none is broken. The result is the optimum of the full LP,
+    so its objective stays a valid bound. Measured at 1,000 cars (bench day, HiGHS 1.15,
+    one thread): 673 of 4,391 board rows are ever added, 0.95 s CPU for the LP against
+    2.5 s for the full LP by interior point and 3.8 s by dual simplex."""
 
     def __init__(self, inst: Instance) -> None:
         self.inst = inst
@@ -86,59 +92,31 @@ class _Model:
         h = inst.h
         cost_of = {id(c): inst.cost[k] for k, c in enumerate(inst.cars)}
         self.first_col: list[int] = []
-        nb = len(inst.board_ids)
-        parent = [-1] * nb
-        for car in cars:
-            for inner, outer in zip(car.boards, car.boards[1:], strict=False):
-                parent[inner] = outer
-        used = sorted({b for car in cars for b in car.boards})
-        single = sorted({(b, f) for car in cars if len(car.phases) == 1 for b in car.boards for f in car.phases})
-        # row numbers: energy [0, n), site [n, n+T), q3 definitions, q1 definitions, limits
-        next_row = n + T
-        q3_row: dict[tuple[int, int], int] = {}
-        q1_row: dict[tuple[int, int, int], int] = {}
-        for b in used:
-            for t in range(T):
-                q3_row[b, t] = next_row
-                next_row += 1
-        for b, f in single:
-            for t in range(T):
-                q1_row[b, f, t] = next_row
-                next_row += 1
-        limit_row: dict[tuple[int, int, int], int] = {}
-        for b in used:
-            phases = [f for f in range(3) if (b, f) in set(single)]
-            for t in range(T):
-                for f in phases or [0]:
-                    limit_row[b, f, t] = next_row
-                    next_row += 1
-        single_set = set(single)
+        board_row: dict[tuple[int, int, int], int] = {}
+        b_rows: list[int] = []
+        b_cols: list[int] = []
+        b_vals: list[float] = []
         col_rows: list[int] = []
         col_vals: list[float] = []
-        col_start: list[int] = [0]
         cost: list[float] = []
-        lower: list[float] = []
         upper: list[float] = []
         self.pmin: list[float] = []
         col = 0
         for i, car in enumerate(cars):
             self.first_col.append(col)
             costs = cost_of[id(car)]
-            inner = car.boards[0] if car.boards else None
             k = car.phase_amps_per_kw
-            three = len(car.phases) == 3
+            lines = [(b, f) for b in car.boards for f in car.phases]
             for j, t in enumerate(car.slots):
                 e = h * car.avail[j]
-                col_rows.append(i)
-                col_vals.append(e)
-                col_rows.append(n + t)
-                col_vals.append(1.0)
-                if inner is not None:
-                    col_rows.append(q3_row[inner, t] if three else q1_row[inner, car.phases[0], t])
-                    col_vals.append(-k)
-                col_start.append(len(col_rows))
+                col_rows += (i, n + t)
+                col_vals += (e, 1.0)
+                for b, f in lines:
+                    r = board_row.setdefault((b, f, t), len(board_row))
+                    b_rows.append(r)
+                    b_cols.append(col)
+                    b_vals.append(k)
                 cost.append(costs[j] * e)
-                lower.append(0.0)
                 upper.append(car.pmax_kw)
                 self.pmin.append(car.pmin_kw)
                 col += 1
@@ -149,85 +127,91 @@ class _Model:
         for i, car in enumerate(cars):  # s
             col_rows.append(i)
             col_vals.append(1.0)
-            col_start.append(len(col_rows))
             tie = 1.0 + TIE_SPREAD * (len(inst.cars) - 1 - car.rank) / rank_n
             cost.append(W_SHORTFALL * (1 + car.demand.priority) * tie)
-            lower.append(0.0)
             upper.append(car.need_kwh)
         for i, car in enumerate(cars):  # o (offered beyond the need: the car stops when full)
             col_rows.append(i)
             col_vals.append(-1.0)
-            col_start.append(len(col_rows))
             cost.append(W_OVERSHOOT)
-            lower.append(0.0)
             upper.append(inf if car.pmin_kw > 0 else 0.0)
-
-        def aux(rows_vals: list[tuple[int, float]]) -> None:
-            for r, v in rows_vals:
-                col_rows.append(r)
-                col_vals.append(v)
-            col_start.append(len(col_rows))
-            cost.append(0.0)
-            lower.append(0.0)
-            upper.append(inf)
-
-        for (b, t), r in q3_row.items():  # q3[b,t]: defined in its row, feeds parent and limits
-            rows = [(r, 1.0)]
-            if parent[b] >= 0:
-                rows.append((q3_row[parent[b], t], -1.0))
-            rows += [(limit_row[b, f, t], 1.0) for f in range(3) if (b, f, t) in limit_row]
-            aux(rows)
-        for (b, f, t), r in q1_row.items():
-            rows = [(r, 1.0), (limit_row[b, f, t], 1.0)]
-            if parent[b] >= 0:
-                rows.append((q1_row[parent[b], f, t], -1.0))
-            aux(rows)
-        del single_set
-
-        num_row = next_row
-        row_lower = np.zeros(num_row)
-        row_upper = np.zeros(num_row)
-        need = np.array([c.need_kwh for c in cars])
-        row_lower[:n] = need
-        row_upper[:n] = need
-        row_lower[n : n + T] = -inf
-        row_upper[n : n + T] = inst.limits_kw
-        for (b, _, _), r in limit_row.items():
-            row_lower[r] = -inf
-            row_upper[r] = inst.board_limits_a[b]
-
-        self.cost = np.asarray(cost)
-        self.lower = np.asarray(lower)
-        self.upper = np.asarray(upper)
-        self.row_lower = row_lower
-        self.row_upper = row_upper
-        self.start = np.asarray(col_start, dtype=np.int64)
+        # every p column has 2 entries (energy, site), every s and o column 1
+        self.start = np.concatenate([np.arange(0, 2 * col + 1, 2), 2 * col + np.arange(1, 2 * n + 1)])
         self.index = np.asarray(col_rows, dtype=np.int32)
         self.value = np.asarray(col_vals)
-        self.num_row = num_row
+        self.cost = np.asarray(cost)
+        self.lower = np.zeros(len(cost))
+        self.upper = np.asarray(upper)
+        self.num_row = n + T
+        need = np.array([c.need_kwh for c in cars])
+        self.row_lower = np.concatenate([need, np.full(T, -inf)])
+        self.row_upper = np.concatenate([need, np.asarray(inst.limits_kw, dtype=float)])
+        # board rows as CSR, in row order
+        order = np.argsort(np.asarray(b_rows, dtype=np.int64), kind="stable")
+        rows_sorted = np.asarray(b_rows, dtype=np.int64)[order]
+        self.b_start = np.searchsorted(rows_sorted, np.arange(len(board_row) + 1))
+        self.b_col = np.asarray(b_cols, dtype=np.int32)[order]
+        self.b_val = np.asarray(b_vals)[order]
+        self.b_limit = np.zeros(len(board_row))
+        for (b, _, _), r in board_row.items():
+            self.b_limit[r] = inst.board_limits_a[b]
+        self.b_added = np.zeros(len(board_row), dtype=bool)
 
-    def _columns(self, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """CSC pieces (starts, row indices, values) of the full-model columns ``cols``."""
-        lengths = self.start[cols + 1] - self.start[cols]
+    def _broken(self, x: np.ndarray) -> np.ndarray:
+        """Board rows not yet in HiGHS that the powers ``x`` break."""
+        if not len(self.b_limit):
+            return np.zeros(0, dtype=np.int64)
+        amps = np.add.reduceat(self.b_val * x[self.b_col], self.b_start[:-1])
+        return np.flatnonzero((amps > self.b_limit + _TOL_A) & ~self.b_added)
+
+    def _add_rows(self, hs: highspy.Highs, rows: np.ndarray) -> None:
+        lengths = self.b_start[rows + 1] - self.b_start[rows]
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int32)
-        nz = np.repeat(self.start[cols] - starts, lengths) + np.arange(int(lengths.sum()))
-        return starts, self.index[nz], self.value[nz]
+        nz = np.repeat(self.b_start[rows] - starts, lengths) + np.arange(int(lengths.sum()))
+        lower = np.full(len(rows), -highspy.kHighsInf)
+        hs.addRows(len(rows), lower, self.b_limit[rows], len(nz), starts, self.b_col[nz], self.b_val[nz])
+        self.b_added[rows] = True
+
+    def add_rows_of(self, hs: highspy.Highs, cols: np.ndarray) -> None:
+        """Every board row of the power columns ``cols`` not yet in HiGHS."""
+        if not len(self.b_limit):
+            return
+        row_of = np.repeat(np.arange(len(self.b_limit)), np.diff(self.b_start))
+        rows = np.unique(row_of[np.isin(self.b_col, cols)])
+        rows = rows[~self.b_added[rows]]
+        if rows.size:
+            self._add_rows(hs, rows)
+
+    def run(self, hs: highspy.Highs, left_s: float) -> bool:
+        """``hs.run()`` with the board rows its solution breaks added until none is broken
+        (row generation) within ``left_s`` seconds. Whether HiGHS ended with a solution -
+        optimal, or a MIP's incumbent at its time limit - that keeps every board row."""
+        deadline = time.perf_counter() + left_s
+        while True:
+            hs.setOptionValue("time_limit", hs.getRunTime() + max(deadline - time.perf_counter(), 0.01))
+            hs.run()
+            hs.setOptionValue("solver", "simplex")  # re-solves after added rows: warm, dual simplex
+            if hs.getInfo().primal_solution_status != _FEASIBLE:
+                return False
+            broken = self._broken(np.asarray(hs.getSolution().col_value))
+            if not broken.size:
+                return True
+            if time.perf_counter() >= deadline:
+                return False
+            self._add_rows(hs, broken)
 
     def solve(self, time_limit_s: float) -> tuple[highspy.Highs, str, np.ndarray]:
-        """The whole LP in one go. (Column generation - start from each car's cheapest slots
-        and those least laxity first uses, price in the rest by ``c - A^T y`` - was measured
-        slower here: 50 s CPU against 6 s for the full LP at 1,000 cars, most columns price
-        in because short cars' energy rows carry the shortfall weight.) Returns HiGHS, its
-        status and the full-model index of each of its columns."""
+        """The LP: energy and site rows, then board rows by :meth:`run`. (Column generation
+        - start from each car's cheapest slots and those least laxity first uses, price in
+        the rest by ``c - A^T y`` - was measured slower: 3 s CPU at 1,000 cars, the primal
+        re-solves after adding columns are slow.) Returns HiGHS, its status and the
+        full-model index of each of its columns."""
         hs = highspy.Highs()
         hs.setOptionValue("output_flag", False)
         hs.setOptionValue("threads", 1)  # the machine is shared; parallel HiGHS only adds contention
-        hs.setOptionValue("time_limit", max(time_limit_s, 0.01))
         hs.setOptionValue("solver", FIRST_LP_SOLVER)
-        act = np.arange(len(self.cost))
-        starts, index, value = self._columns(act)
         lp = highspy.HighsLp()
-        lp.num_col_ = len(act)
+        lp.num_col_ = len(self.cost)
         lp.num_row_ = self.num_row
         lp.col_cost_ = self.cost
         lp.col_lower_ = self.lower
@@ -235,23 +219,25 @@ class _Model:
         lp.row_lower_ = self.row_lower
         lp.row_upper_ = self.row_upper
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = np.concatenate([starts, [len(index)]]).astype(np.int32)
-        lp.a_matrix_.index_ = index
-        lp.a_matrix_.value_ = value
+        lp.a_matrix_.start_ = self.start.astype(np.int32)
+        lp.a_matrix_.index_ = self.index
+        lp.a_matrix_.value_ = self.value
         hs.passModel(lp)
-        hs.run()
-        return hs, hs.modelStatusToString(hs.getModelStatus()), act
+        ok = self.run(hs, max(time_limit_s, 0.01))
+        status = hs.modelStatusToString(hs.getModelStatus())
+        if not ok and hs.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+            status = "Time limit reached"  # optimal without every board row: out of time for the rest
+        return hs, status, np.arange(len(self.cost))
 
 
-def _capacity_price(model: _Model, cols: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per full-model column: the dual price of its rows other than the car's energy row."""
-    out = np.zeros(len(cols))
-    for k, c in enumerate(cols):
-        rows = model.index[model.start[c] : model.start[c + 1]]
-        vals = model.value[model.start[c] : model.start[c + 1]]
-        keep = rows >= len(model.cars)
-        out[k] = float(np.dot(vals[keep], y[rows[keep]]))
-    return out
+def _capacity_price(hs: highspy.Highs, model: _Model, cols: np.ndarray) -> np.ndarray:
+    """Per column: the dual price of its rows other than the car's energy row,
+    ``c - d - a_energy y_energy`` (reduced cost ``d = c - A^T y``)."""
+    sol = hs.getSolution()
+    y = np.asarray(sol.row_dual)
+    d = np.asarray(sol.col_dual)[cols]
+    energy = model.value[model.start[cols]] * y[model.car_of[cols]]
+    return model.cost[cols] - d - energy
 
 
 def _repair_min_current(
@@ -275,12 +261,14 @@ def _repair_min_current(
     hs.setOptionValue("solver", "simplex")
 
     def apply(sub: np.ndarray, lo: np.ndarray, hi: np.ndarray, cap_s: float = math.inf) -> bool:
+        """New bounds, re-solve; whether the solution keeps every row (optimal or a MIP's incumbent)."""
         order = np.argsort(cols[sub])
         sub = sub[order]
         left = min(max(deadline - time.perf_counter(), 0.05), cap_s)
-        hs.setOptionValue("time_limit", hs.getRunTime() + left)
         hs.changeColsBounds(len(sub), cols[sub], lo[sub], hi[sub])
-        hs.run()
+        return model.run(hs, left)
+
+    def optimal() -> bool:
         return bool(hs.getModelStatus() == highspy.HighsModelStatus.kOptimal)
 
     for _ in range(MAX_REPAIR_ROUNDS):
@@ -294,15 +282,14 @@ def _repair_min_current(
         # other slots instead (off). Fallbacks: all on; the larger half on; all off (always
         # feasible). Measured on the bench day at 120 cars: 2.9 kWh short in the LP, 5.9 with
         # "all on first", less with the dual-price rule.
-        y = np.asarray(hs.getSolution().row_dual)
-        binding = np.abs(_capacity_price(model, full[idx], y)) > 1e-9
+        binding = np.abs(_capacity_price(hs, model, full[idx])) > 1e-9
         half = p[idx] >= 0.5 * pmin[idx]
         attempts = [(idx[~binding], idx[binding]), (idx, idx[:0]), (idx[half], idx[~half]), (idx[:0], idx)]
         for up, down in attempts:
             lo, hi = lower.copy(), upper.copy()
             lo[up] = pmin[up]
             hi[down] = 0.0
-            ok = apply(idx, lo, hi)
+            ok = apply(idx, lo, hi) and optimal()
             status = hs.modelStatusToString(hs.getModelStatus())
             if ok:
                 lower, upper = lo, hi
@@ -320,7 +307,7 @@ def _repair_min_current(
     sliver = (p > _TOL_KW) & ~on
     every = np.arange(len(cols))
     for keep in (on | sliver, on):
-        solved = apply(every, np.maximum(np.where(keep, pmin, 0.0), lower), np.where(keep, upper, 0.0))
+        solved = apply(every, np.maximum(np.where(keep, pmin, 0.0), lower), np.where(keep, upper, 0.0)) and optimal()
         status = hs.modelStatusToString(hs.getModelStatus())
         if solved:
             x = np.asarray(hs.getSolution().col_value)
@@ -344,8 +331,11 @@ def _repair_min_current(
         n_semi = int(semi.sum())
         hs.changeColsIntegrality(n_semi, cols[semi], np.full(n_semi, highspy.HighsVarType.kSemiContinuous))
         hs.setOptionValue("mip_rel_gap", MIP_REL_GAP)
+        # the board rows of the semi-continuous columns go in first: a MIP starts over when
+        # rows are added after it
+        model.add_rows_of(hs, full[semi])
         # a polish, not the plan: capped, and its incumbent is used if the cap is hit
-        ok = apply(every, lo, hi, mip_cap_s) or hs.getInfo().primal_solution_status == 2
+        ok = apply(every, lo, hi, mip_cap_s)
         if ok:
             status = hs.modelStatusToString(hs.getModelStatus())
             x = np.asarray(hs.getSolution().col_value)
@@ -382,7 +372,7 @@ def plan_decomposed(request: PlanRequest, *, time_limit_s: float | None = None) 
     if not model.cars:
         return _finish(inst, {}, "optimal", "none", "", t0, build_s, t_solve, method="decomposed")
     hs, lp_status, act = model.solve(left())
-    if hs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+    if lp_status != "Optimal":
         powers = greedy(inst, "llf")
         return _finish(inst, powers, "heuristic", "LLF", lp_status, t0, build_s, t_solve, method="heuristic")
     bound = float(hs.getInfo().objective_function_value)
