@@ -103,6 +103,11 @@ class CentralSystem16(CP16):
         self.inbox.add("MeterValues", payload)
         return result16.MeterValues()
 
+    @on(Action16.firmware_status_notification)
+    def on_firmware_status_notification(self, **payload: Any) -> result16.FirmwareStatusNotification:
+        self.inbox.add("FirmwareStatusNotification", payload)
+        return result16.FirmwareStatusNotification()
+
 
 class CentralSystem201(CP201):
     def __init__(self, station_id: str, connection: ServerConnection, inbox: Inbox) -> None:
@@ -133,6 +138,11 @@ class CentralSystem201(CP201):
     def on_meter_values(self, **payload: Any) -> result201.MeterValues:
         self.inbox.add("MeterValues", payload)
         return result201.MeterValues()
+
+    @on(Action201.firmware_status_notification)
+    def on_firmware_status_notification(self, **payload: Any) -> result201.FirmwareStatusNotification:
+        self.inbox.add("FirmwareStatusNotification", payload)
+        return result201.FirmwareStatusNotification()
 
 
 class TestCentralSystem:

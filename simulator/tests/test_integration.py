@@ -9,6 +9,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -404,3 +405,44 @@ async def test_site_runs_a_generated_fleet(central_system: TestCentralSystem) ->
     finally:
         site.stop()
         await asyncio.wait_for(task, TIMEOUT)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_a_firmware_update_waits_for_its_retrieve_time_then_reports_each_step(
+    central_system: TestCentralSystem, version: str
+) -> None:
+    clock = ScaledClock(SPEED)
+    station = Station(station_config(central_system, f"FW-{version}", version, firmware_step_s=1), clock)
+    async with running(station):
+        cp = central_system.charge_points[f"FW-{version}"]
+        retrieve_at = clock.now() + timedelta(seconds=40)  # two real seconds at x20
+        if version == "1.6":
+            await cp.call(
+                call16.UpdateFirmware(location="https://fw.example/2.bin", retrieve_date=retrieve_at.isoformat())
+            )
+        else:
+            firmware = {"location": "https://fw.example/2.bin", "retrieve_date_time": retrieve_at.isoformat()}
+            answer = await cp.call(call201.UpdateFirmware(request_id=7, firmware=firmware))
+            assert answer.status == "Accepted"
+        inbox = central_system.inbox(f"FW-{version}")
+        await asyncio.sleep(1)  # half way to the retrieve time: nothing yet
+        assert inbox.of("FirmwareStatusNotification") == []
+        await inbox.wait_for(is_action("FirmwareStatusNotification", status="Installed"))
+        reported = inbox.of("FirmwareStatusNotification")
+        assert [p["status"] for p in reported] == ["Downloading", "Downloaded", "Installing", "Installed"]
+        if version == "2.0.1":
+            assert {p["request_id"] for p in reported} == {7}
+
+    # Without firmware_step_s (the default), every step at once, whatever the retrieve time.
+    instant = Station(station_config(central_system, f"FW0-{version}", version), clock)
+    async with running(instant):
+        cp = central_system.charge_points[f"FW0-{version}"]
+        later = (clock.now() + timedelta(days=1)).isoformat()
+        if version == "1.6":
+            await cp.call(call16.UpdateFirmware(location="https://fw.example/2.bin", retrieve_date=later))
+        else:
+            await cp.call(call201.UpdateFirmware(request_id=8, firmware={"location": "x", "retrieve_date_time": later}))
+        await central_system.inbox(f"FW0-{version}").wait_for(
+            is_action("FirmwareStatusNotification", status="Installed")
+        )

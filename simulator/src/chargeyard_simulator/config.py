@@ -73,6 +73,12 @@ class StationConfig(_Model):
     model: str = "SimBox"
     serial_number: str | None = None
     firmware_version: str = "sim-0.1.0"
+    firmware_step_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="UpdateFirmware: wait for the retrieve time, then this many simulated seconds per step "
+        "(Downloading, Downloaded, Installing, Installed). None: every step at once, whatever the retrieve time",
+    )
     meter_interval_s: float = Field(default=10.0, gt=0)
     """MeterValues interval during a transaction (1.6 MeterValueSampleInterval, 2.0.1 TxUpdatedInterval)."""
     aligned_interval_s: float = Field(default=0.0, ge=0)

@@ -69,6 +69,7 @@ DEFAULT_CONNECTION_TIMEOUT_S = 60
 """OCPP 1.6 ConnectionTimeOut / 2.0.1 EVConnectionTimeOut: how long a RemoteStart waits for a car."""
 
 LIMIT_LOG_THRESHOLD_W = 1.0
+FIRMWARE_STEPS = ("Downloading", "Downloaded", "Installing", "Installed")
 
 
 @dataclass
@@ -1321,6 +1322,26 @@ class Station:
             raise RuntimeError(f"{self.id} is not connected")
         await adapter.wait_inbound_idle()
         return await adapter.call(payload, suppress=False)
+
+    def update_firmware(self, retrieve_at: datetime, notification: Callable[[str], Any]) -> None:
+        """UpdateFirmware (OCPP 1.6 §5.19, 2.0.1 L01): download and install, reporting each step
+        (`notification(status)` builds the version's FirmwareStatusNotification). With
+        `firmware_step_s` set, the station waits for the retrieve time (one in the past means now)
+        and takes that long per step; without, it reports every step at once."""
+        step_s = self.config.firmware_step_s
+        if step_s is None:
+            for status in FIRMWARE_STEPS:
+                self.enqueue_call(f"FirmwareStatusNotification {status}", notification(status))
+            return
+
+        async def run(step_s: float) -> None:
+            await self.clock.sleep((retrieve_at - self.now()).total_seconds())
+            for i, status in enumerate(FIRMWARE_STEPS):
+                if i:
+                    await self.clock.sleep(step_s)
+                self.enqueue_call(f"FirmwareStatusNotification {status}", notification(status))
+
+        self._spawn(run(step_s), "firmware-update")
 
     def enqueue_call(self, description: str, payload: Any) -> None:
         """Queues a call to be sent after the answer to the call being handled (status reports

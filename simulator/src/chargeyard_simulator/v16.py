@@ -467,8 +467,7 @@ class V16ChargePoint(OrderedResponses, _ChargePoint16):  # type: ignore[misc]  #
     def on_update_firmware(self, location: str, retrieve_date: str, **_: Any) -> call_result.UpdateFirmware:
         # 1.6 §6.52: no status in the answer; progress follows as FirmwareStatusNotification.
         LOG.info("[%s] firmware from %s at %s", self.station.id, location, retrieve_date)
-        for status in ("Downloading", "Downloaded", "Installing", "Installed"):
-            self.station.enqueue_call(f"FirmwareStatusNotification {status}", call.FirmwareStatusNotification(status))
+        self.station.update_firmware(parse_ocpp_time(retrieve_date), call.FirmwareStatusNotification)
         return call_result.UpdateFirmware()
 
     @on(Action.get_diagnostics)

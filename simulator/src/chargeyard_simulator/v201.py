@@ -468,12 +468,11 @@ class V201ChargePoint(OrderedResponses, _ChargePoint201):  # type: ignore[misc] 
 
     @on(Action.update_firmware)
     def on_update_firmware(self, request_id: int, firmware: dict[str, Any], **_: Any) -> call_result.UpdateFirmware:
-        LOG.info("[%s] firmware from %s", self.station.id, firmware["location"])
-        for status in ("Downloading", "Downloaded", "Installing", "Installed"):
-            self.station.enqueue_call(
-                f"FirmwareStatusNotification {status}",
-                call.FirmwareStatusNotification(status=status, request_id=request_id),
-            )
+        LOG.info("[%s] firmware from %s at %s", self.station.id, firmware["location"], firmware["retrieve_date_time"])
+        self.station.update_firmware(
+            parse_ocpp_time(firmware["retrieve_date_time"]),
+            lambda status: call.FirmwareStatusNotification(status=status, request_id=request_id),
+        )
         return call_result.UpdateFirmware(status="Accepted")
 
     @on(Action.get_log)

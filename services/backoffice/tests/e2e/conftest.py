@@ -76,6 +76,7 @@ async def start(system: System, prefix: str) -> None:
                 url=stack.ocpp_url,
                 evses=[EvseConfig(max_power_w=11_000, phases=3)],
                 meter_interval_s=2,
+                firmware_step_s=1,  # a firmware update takes a few seconds, step by step
             )
         )
         system.stations[station.config.station_id] = station
