@@ -5,7 +5,8 @@ Run order matters (one stack for the module): the fleet manager plugs nothing in
 car arrive live, books and sees the plan; the driver books more than the site gives, answers the
 conflict and starts by scanning the connector's QR code; a notification reaches the driver's app
 without a reload (the notifier's push stream); the fleet manager rolls out firmware to the site
-and stops the driver's session remotely; then every page at phone width."""
+and stops the driver's session remotely, and adds a vehicle and a driver; then every page at phone
+width."""
 
 from __future__ import annotations
 
@@ -195,6 +196,33 @@ def test_a_fleet_manager_stops_the_drivers_session_remotely(system: System, brow
             page.wait_for_timeout(1000)
             page.reload()
         assert system.call(lambda: system.stations[station_id].transaction(1)) is None, "the station still charges"
+    context.close()
+
+
+def test_a_fleet_manager_adds_a_vehicle_and_a_driver(system: System, browser: Any, offline: Offline) -> None:
+    """Through the reservation API: a vehicle (kWh and kW as typed), then a driver who drives it."""
+    context = new_context(browser, offline, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    with showing(page):
+        sign_in(page, system, system.fleet_manager)
+        page.goto(f"{system.url}/fleet")
+        page.fill("#new-vehicle input[name=make]", "Kia")
+        page.fill("#new-vehicle input[name=model]", "e-Niro")
+        page.fill("#new-vehicle input[name=battery_kwh]", "lots")
+        page.click("#new-vehicle button[type=submit]")
+        expect(page.locator("main")).to_contain_text("battery_kwh")  # the 422 page names the field
+        page.go_back()
+        page.fill("#new-vehicle input[name=battery_kwh]", "64,8")
+        page.click("#new-vehicle button[type=submit]")
+        expect(page).to_have_url(re.compile(r"/fleet\?created=[0-9a-f-]{36}$"))
+        vehicle_id = page.url.rsplit("=", 1)[1]
+        expect(page.locator(f"#vehicles tr[data-vehicle='{vehicle_id}']")).to_contain_text("64.8 kWh")
+        page.fill("#new-driver input[name=name]", "Robin Rider")
+        page.check(f"#new-driver input[name=vehicle_ids][value='{vehicle_id}']")
+        page.click("#new-driver button[type=submit]")
+        expect(page).to_have_url(re.compile(r"/fleet\?created=[0-9a-f-]{36}$"))
+        driver_id = page.url.rsplit("=", 1)[1]
+        expect(page.locator(f"#drivers tr[data-driver='{driver_id}']")).to_contain_text("Kia e-Niro")
     context.close()
 
 
