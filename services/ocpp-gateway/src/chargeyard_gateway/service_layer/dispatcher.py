@@ -92,11 +92,14 @@ async def record_command(
 
 @dataclass
 class _CatchUp:
-    """A reconnecting station's state for its re-sync."""
+    """A (re)connecting station's state for its re-sync and its first delivery pass."""
 
-    evses: list[Any]
+    registered: bool = False
+    """False: a first connection, with nothing to catch up on."""
+    evses: list[Any] = field(default_factory=list)
     profiles: list[Any] = field(default_factory=list)
     open_transactions: set[str] = field(default_factory=set)
+    commands_waiting: bool = False
 
 
 class Dispatcher:
@@ -343,24 +346,32 @@ class Dispatcher:
         self._spawn(self._resync_then_ready(link), f"resync-{link.station_id}")
 
     async def _resync_then_ready(self, link: StationLink) -> None:
+        waiting = True
         try:
+            state = await self._catch_up_reads.get(link.station_id)
+            waiting = state is None or state.commands_waiting
             if self.resync_enabled:
-                await self.resync(link)
+                await self.resync(link, state)
         except Exception:
             log.exception("%s: re-sync after reconnecting failed; delivering its commands anyway", link.station_id)
         finally:
             self.links.mark_ready(link)
-            self.wake()
+            if waiting:
+                # A pass for a station with no pending command would find nothing: in a reconnect
+                # storm that was one pass (two transactions) per station. A command recorded after
+                # the read wakes the dispatcher when it is recorded, and the poll finds it anyway.
+                self.wake()
 
-    async def resync(self, link: StationLink) -> None:
+    async def resync(self, link: StationLink, state: _CatchUp | None = None) -> None:
         """A station that was here before and reconnects may have missed or lost things while it
         was away: ask for its connector states (TriggerMessage StatusNotification, OCPP 1.6 §5.17,
         2.0.1 F06) and re-send the profiles it last accepted that still apply (a station may drop
         profiles at a reboot; re-sending one with the same id replaces it, 1.6 §5.16.2, 2.0.1 K01)."""
         station_id = link.station_id
-        # Reconnecting stations share one read (a reconnect storm is thousands at once).
-        state = await self._catch_up_reads.get(station_id)
         if state is None:
+            # Reconnecting stations share one read (a reconnect storm is thousands at once).
+            state = await self._catch_up_reads.get(station_id)
+        if state is None or not state.registered:
             return  # first connection ever: nothing to catch up on
         profiles, open_tx = state.profiles, state.open_transactions
         held = self.links.held(station_id)
@@ -382,29 +393,40 @@ class Dispatcher:
                     await session.execute(delivered_profiles.delete().where(*_key(row)))
 
     async def _read_catch_up(self, station_ids: list[str]) -> dict[str, _CatchUp]:
-        """What the re-sync of these stations needs, three queries for the whole batch; only
-        stations that registered before (a first connection has nothing to catch up on)."""
+        """What the re-sync and first delivery pass of these stations need, four queries for the
+        whole batch."""
+        found = {station_id: _CatchUp() for station_id in station_ids}
         async with self.db.sessions() as session:
-            found = {
-                row.id: _CatchUp(evses=list(row.evses or []))
-                for row in (
-                    await session.execute(
-                        sa.select(stations.c.id, stations.c.evses).where(
-                            stations.c.id.in_(station_ids), stations.c.registered_at.is_not(None)
-                        )
+            for station_id in (
+                await session.execute(
+                    sa.select(station_commands.c.station_id)
+                    .distinct()
+                    .where(station_commands.c.status == PENDING, station_commands.c.station_id.in_(station_ids))
+                )
+            ).scalars():
+                found[station_id].commands_waiting = True
+            registered = []
+            for row in (
+                await session.execute(
+                    sa.select(stations.c.id, stations.c.evses).where(
+                        stations.c.id.in_(station_ids), stations.c.registered_at.is_not(None)
                     )
-                ).all()
-            }
-            if not found:
+                )
+            ).all():
+                found[row.id].registered, found[row.id].evses = True, list(row.evses or [])
+                registered.append(row.id)
+            if not registered:
                 return found
             for row in (
-                await session.execute(sa.select(delivered_profiles).where(delivered_profiles.c.station_id.in_(found)))
+                await session.execute(
+                    sa.select(delivered_profiles).where(delivered_profiles.c.station_id.in_(registered))
+                )
             ).all():
                 found[row.station_id].profiles.append(row)
             for row in (
                 await session.execute(
                     sa.select(transactions.c.station_id, transactions.c.transaction_id).where(
-                        transactions.c.station_id.in_(found), transactions.c.ended_at.is_(None)
+                        transactions.c.station_id.in_(registered), transactions.c.ended_at.is_(None)
                     )
                 )
             ).all():

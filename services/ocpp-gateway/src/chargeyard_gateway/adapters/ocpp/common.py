@@ -180,7 +180,7 @@ class CentralSystemSession:
                 await self._send(refusal)
             return
         if message[0] == 2:
-            metrics.OCPP_MESSAGES.labels(action=str(message[2]), direction="received").inc()
+            metrics.ocpp_messages(str(message[2]), "received").inc()
         await super().route_message(raw_msg)  # type: ignore[misc]
 
     def _frame_error(self, message: Any) -> str | None:
@@ -251,9 +251,7 @@ class CentralSystemSession:
         except OCPPError as exc:
             raise self._version_error(exc) from None
         finally:
-            metrics.OCPP_CALL_SECONDS.labels(action=msg.action, direction="received").observe(
-                time.perf_counter() - started
-            )
+            metrics.ocpp_call_seconds(msg.action, "received").observe(time.perf_counter() - started)
 
     def _version_error(self, exc: OCPPError) -> OCPPError:
         """The library raises 2.0.1 spellings for every version and blurs schema rules together;
@@ -284,12 +282,12 @@ class CentralSystemSession:
         self, payload: Any, suppress: bool = True, unique_id: Any = None, skip_schema_validation: bool = False
     ) -> Any:
         action = type(payload).__name__
-        metrics.OCPP_MESSAGES.labels(action=action, direction="sent").inc()
+        metrics.ocpp_messages(action, "sent").inc()
         started = time.perf_counter()
         try:
             return await super().call(payload, suppress, unique_id, skip_schema_validation)  # type: ignore[misc]
         finally:
-            metrics.OCPP_CALL_SECONDS.labels(action=action, direction="sent").observe(time.perf_counter() - started)
+            metrics.ocpp_call_seconds(action, "sent").observe(time.perf_counter() - started)
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """Work that must not hold up the receive loop (calls to the station wait for its answer,
