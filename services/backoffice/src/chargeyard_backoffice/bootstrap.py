@@ -46,8 +46,14 @@ def bootstrap(
             await db.migrate(PACKAGE / "migrations")
             app.state.db = db
             app.state.maintenance = MaintenanceLog(db)
-            async with httpx.AsyncClient(timeout=settings.upstream_timeout_s, transport=transport) as client:
-                app.state.platform = Platform(settings, client)
+            # Push streams stay open as long as a driver's page does: they get a pool of their own,
+            # so many open app pages never hold up the calls that render pages.
+            streams = httpx.Limits(max_connections=settings.max_push_streams, max_keepalive_connections=0)
+            async with (
+                httpx.AsyncClient(timeout=settings.upstream_timeout_s, transport=transport) as client,
+                httpx.AsyncClient(timeout=settings.upstream_timeout_s, transport=transport, limits=streams) as pushed,
+            ):
+                app.state.platform = Platform(settings, client, pushed)
                 yield
         finally:
             await db.dispose()

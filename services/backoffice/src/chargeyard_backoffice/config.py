@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     default_language: str = Field(default="en", pattern="^(en|de)$")
     live_interval_s: float = Field(default=2.0, gt=0, description="How often live parts of a page refresh")
     upstream_timeout_s: float = Field(default=5.0, gt=0)
+    max_push_streams: int = Field(
+        default=1000, gt=0, description="Drivers' notification streams relayed at once; more wait, then retry"
+    )
     cookie_secure: bool | None = Field(
         default=None,
         description="Mark the session cookie Secure (HTTPS only); default: on in the prod profile",

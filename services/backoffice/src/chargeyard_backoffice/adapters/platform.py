@@ -45,8 +45,9 @@ class Token:
 
 
 class Platform:
-    def __init__(self, settings: Settings, client: httpx.AsyncClient) -> None:
+    def __init__(self, settings: Settings, client: httpx.AsyncClient, streams: httpx.AsyncClient) -> None:
         self.client = client
+        self.streams = streams
         self.urls = {
             "reservation-api": settings.reservations_url,
             "ocpp-gateway": settings.gateway_url,
@@ -111,15 +112,15 @@ class Platform:
         sent = dict(headers or {})
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
-        request = self.client.build_request(
+        request = self.streams.build_request(
             "GET",
             self.urls[service] + path,
             params={k: v for k, v in (params or {}).items() if v not in (None, "")},
             headers=sent,
-            timeout=httpx.Timeout(self.client.timeout.connect, read=None),
+            timeout=httpx.Timeout(self.streams.timeout.connect, read=None),
         )
         try:
-            response = await self.client.send(request, stream=True)
+            response = await self.streams.send(request, stream=True)
         except httpx.HTTPError as error:
             raise Unavailable(service, f"{type(error).__name__} on GET {path}") from error
         if response.status_code >= 400:
