@@ -172,13 +172,13 @@ class _Model:
         hs.addRows(len(rows), lower, self.b_limit[rows], len(nz), starts, self.b_col[nz], self.b_val[nz])
         self.b_added[rows] = True
 
-    def add_rows_of(self, hs: highspy.Highs, cols: np.ndarray) -> None:
-        """Every board row of the power columns ``cols`` not yet in HiGHS."""
+    def add_rows_near(self, hs: highspy.Highs, x: np.ndarray, share: float) -> None:
+        """Every board row not yet in HiGHS that the powers ``x`` load to ``share`` of its
+        limit or more (``share=0``: all of them)."""
         if not len(self.b_limit):
             return
-        row_of = np.repeat(np.arange(len(self.b_limit)), np.diff(self.b_start))
-        rows = np.unique(row_of[np.isin(self.b_col, cols)])
-        rows = rows[~self.b_added[rows]]
+        amps = np.add.reduceat(self.b_val * x[self.b_col], self.b_start[:-1])
+        rows = np.flatnonzero((amps >= share * self.b_limit) & ~self.b_added)
         if rows.size:
             self._add_rows(hs, rows)
 
@@ -331,9 +331,10 @@ def _repair_min_current(
         n_semi = int(semi.sum())
         hs.changeColsIntegrality(n_semi, cols[semi], np.full(n_semi, highspy.HighsVarType.kSemiContinuous))
         hs.setOptionValue("mip_rel_gap", MIP_REL_GAP)
-        # the board rows of the semi-continuous columns go in first: a MIP starts over when
-        # rows are added after it
-        model.add_rows_of(hs, full[semi])
+        # A MIP starts over when rows are added after it, and its solutions move every
+        # column that is on: every board row goes in first (5,000 cars: one MIP run of 4 s
+        # instead of 5 runs of 3-11 s, each breaking rows the previous one had not).
+        model.add_rows_near(hs, x, 0.0)
         # a polish, not the plan: capped, and its incumbent is used if the cap is hit
         ok = apply(every, lo, hi, mip_cap_s)
         if ok:
