@@ -689,3 +689,10 @@ def test_a_bad_vehicle_is_refused_naming_the_field(
 def test_the_fleet_forms_need_fleet_write(client: TestClient) -> None:
     page = client.get("/fleet").text
     assert 'id="new-vehicle"' not in page and 'id="new-driver"' not in page
+
+
+def test_a_push_stream_without_the_notifier_is_a_503(client: TestClient, services: Services) -> None:
+    as_driver(services)
+    services.down.add(8004)
+    assert client.get("/app/notifications/stream?after=1").status_code == 503
+    assert client.get("/app").status_code == 200, "the app works without its notifications"

@@ -667,7 +667,9 @@ class FirmwareRolloutBody(_Body):
         "2.0.1 FirmwareType.location, at most 512 characters)",
     )
     retrieve_at: UtcDatetime | None = Field(default=None, description="When the stations download it; default now")
-    station_ids: list[StationId] | None = Field(default=None, description="These stations (give this or site_id)")
+    station_ids: list[StationId] | None = Field(
+        default=None, max_length=10_000, description="These stations (give this or site_id)"
+    )
     site_id: SiteId | None = Field(default=None, description="All stations placed on this site (or station_ids)")
     retries: int | None = Field(default=None, ge=0, le=100)
     retry_interval_s: int | None = Field(default=None, ge=0, le=86_400)
