@@ -355,6 +355,8 @@ def profile(server: Server, run_dir: Path, params: dict[str, Any]) -> subprocess
     if os.environ.get("BENCH_PROFILE", "") in ("", "0"):
         return None
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        raise SystemExit("BENCH_PROFILE=1 needs py-spy: pip install py-spy (or put it on PATH)")
     out = run_dir / f"profile-{server.kind}-{server.port}.txt"
     # BENCH_PROFILE_S: a longer window, e.g. to cover the connect phase and the reconnect storm.
     duration = int(os.environ.get("BENCH_PROFILE_S") or params["settle_s"] + params["saturate_s"] + 10)

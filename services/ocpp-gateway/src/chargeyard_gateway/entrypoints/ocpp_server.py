@@ -99,6 +99,8 @@ class OcppServer:
             # Passed on to loop.create_server: asyncio's default of 100 makes a reconnect storm of
             # thousands of stations wait on SYN retries (measured: 5,000 connects 55 s vs 5 s).
             "backlog": settings.listen_backlog,
+            # Queued handshakes of a reconnect storm wait their turn rather than being dropped and retried.
+            "open_timeout": settings.handshake_timeout_s,
             # OCPP-J frames are small; permessage-deflate keeps a zlib context per socket (~40 KB).
             "compression": "deflate" if settings.websocket_compression else None,
         }
