@@ -90,6 +90,8 @@ def foreign_bodies(a: dict[str, str]) -> dict[tuple[str, str], Any]:
         ("PATCH", "/v1/reservations/{reservation_id}"): {"energy_wh": 1000},
         ("PATCH", "/v1/users/{user_id}"): {"active": False},
         ("PATCH", "/v1/rfid-tokens/{id_token}"): {"status": "Blocked"},
+        ("PATCH", "/v1/vehicles/{vehicle_id}"): {"make": "Stolen"},
+        ("PATCH", "/v1/drivers/{driver_id}"): {"name": "Mallory", "vehicle_ids": [a["vehicle_id"]]},
         ("POST", "/v1/reservations/{reservation_id}/cancel"): {},
         ("POST", "/v1/reservations/{reservation_id}/decision"): {"choice": "less_charge_on_time"},
         ("POST", "/v1/connectors/{station_id}/{evse_id}/start"): {"reservation_id": a["reservation_id"]},
@@ -134,7 +136,8 @@ async def test_tenant_b_reaches_none_of_tenant_a_through_any_endpoint(client, co
     assert ok(await owner.get(f"/v1/rfid-tokens/{a.ids['id_token']}"))["status"] == "Accepted"
     assert ok(await client.get(f"/v1/sites/{a.site_id}"))["tenant_id"] == "tenant-a"
     assert ok(await client.get(f"/v1/users/{a.ids['user_id']}"))["active"] is True
-    assert (await owner.get(f"/v1/vehicles/{a.ids['vehicle_id']}")).status_code == 200
+    assert ok(await owner.get(f"/v1/vehicles/{a.ids['vehicle_id']}"))["make"] == "Renault"
+    assert ok(await owner.get(f"/v1/drivers/{a.ids['driver_id']}"))["name"] == "Ada Lovelace"
     # The administrator, who runs the platform, sees both.
     both = ok(await client.get("/v1/reservations"))["items"]
     assert {r["tenant_id"] for r in both} == {"tenant-a", "tenant-b"}

@@ -17,7 +17,7 @@ from chargeyard_contracts.planning import TokenEntry
 from chargeyard_platform.problems import Problem
 from chargeyard_platform.runtime import runtime_of
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..adapters.orm import audit_log, drivers, reservations, rfid_tokens, sites, users, vehicles
@@ -156,6 +156,40 @@ class VehicleRequest(BaseModel):
     tenant_id: str | None = Field(default=None, max_length=64, description="Administrators only")
 
 
+class VehicleChange(BaseModel):
+    """What PATCH /v1/vehicles/{id} changes: the fields sent (RFC 7396 merge patch); the rest stays.
+    Null clears external_ref; the other fields always have a value, so null for them is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+    external_ref: Ref | None = None
+    make: str | None = Field(default=None, min_length=1, max_length=100)
+    model: str | None = Field(default=None, min_length=1, max_length=100)
+    battery_wh: int | None = Field(default=None, gt=0, le=500_000)
+    consumption_wh_per_100km: int | None = Field(default=None, gt=0, le=100_000)
+    max_ac_power_w: int | None = Field(default=None, gt=0, le=350_000)
+    phases: int | None = Field(default=None, ge=1, le=3)
+    connector_type: ConnectorType | None = None
+    priority: int | None = Field(default=None, ge=0, le=10)
+
+    @field_validator(
+        "make",
+        "model",
+        "battery_wh",
+        "consumption_wh_per_100km",
+        "max_ac_power_w",
+        "phases",
+        "connector_type",
+        "priority",
+        mode="before",
+    )
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Only a value sent is validated: null here would blank a column every vehicle needs.
+        if value is None:
+            raise ValueError("cannot be null; leave the field out to keep its value")
+        return value
+
+
 class Vehicle(BaseModel):
     id: str
     tenant_id: str
@@ -241,6 +275,48 @@ async def get_vehicle(vehicle_id: str, request: Request, principal: FleetReader)
         return Vehicle.model_validate((await _vehicle(session, principal, vehicle_id))._asdict())
 
 
+@router.patch("/vehicles/{vehicle_id}", response_model=Vehicle, tags=["vehicles"])
+async def change_vehicle(vehicle_id: str, body: VehicleChange, request: Request, principal: FleetWriter) -> Vehicle:
+    """Correct or update a vehicle (fields sent change, the rest stays). Reservations already made
+    keep the figures they were planned with; new ones use these."""
+    runtime = runtime_of(request)
+    now = runtime.clock.now()
+    async with runtime.db.transaction() as session:
+        row = await _vehicle(session, principal, vehicle_id)
+        values = body.model_dump(mode="json", exclude_unset=True)
+        ref = values.get("external_ref")
+        if ref and ref != row.external_ref:
+            taken = (
+                await session.execute(
+                    sa.select(vehicles.c.id)
+                    .where(vehicles.c.tenant_id == row.tenant_id)
+                    .where(vehicles.c.external_ref == ref)
+                    .where(vehicles.c.id != vehicle_id)
+                )
+            ).first()
+            if taken:
+                raise Problem(
+                    409,
+                    "Vehicle exists",
+                    f"Another vehicle has external_ref {ref} already",
+                    errors=[{"field": "external_ref", "message": "taken by another vehicle", "type": "conflict"}],
+                )
+        if values:
+            await session.execute(vehicles.update().where(vehicles.c.id == vehicle_id).values(**values))
+            await audit(
+                session,
+                actor=principal.scope,
+                tenant_id=row.tenant_id,
+                action="changed",
+                entity="vehicle",
+                entity_id=vehicle_id,
+                at=now,
+                detail=values,
+            )
+            row = await _vehicle(session, principal, vehicle_id)
+    return Vehicle.model_validate(row._asdict())
+
+
 @router.delete("/vehicles/{vehicle_id}", status_code=204, tags=["vehicles"])
 async def delete_vehicle(vehicle_id: str, request: Request, principal: FleetWriter) -> Response:
     runtime = runtime_of(request)
@@ -272,6 +348,25 @@ class DriverRequest(BaseModel):
     tenant_id: str | None = Field(default=None, max_length=64, description="Administrators only")
 
 
+class DriverChange(BaseModel):
+    """What PATCH /v1/drivers/{id} changes: the fields sent; null clears external_ref, email or
+    phone; vehicle_ids replaces the list (an empty list unlinks every vehicle)."""
+
+    model_config = ConfigDict(extra="forbid")
+    external_ref: Ref | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    phone: str | None = Field(default=None, max_length=40)
+    vehicle_ids: list[Annotated[str, Field(max_length=64)]] | None = Field(default=None, max_length=50)
+
+    @field_validator("name", "vehicle_ids", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null; leave the field out to keep its value")
+        return value
+
+
 class Driver(BaseModel):
     id: str
     tenant_id: str
@@ -283,6 +378,21 @@ class Driver(BaseModel):
     vehicle_ids: list[str]
     created_at: datetime
     erased_at: datetime | None
+
+
+async def _check_vehicles(session: AsyncSession, tenant_id: str, vehicle_ids: list[str]) -> None:
+    for vehicle_id in vehicle_ids:
+        if (
+            await session.execute(
+                sa.select(vehicles.c.id).where(vehicles.c.id == vehicle_id).where(vehicles.c.tenant_id == tenant_id)
+            )
+        ).first() is None:
+            raise Problem(
+                422,
+                "Unknown vehicle",
+                f"No vehicle {vehicle_id} in this tenant",
+                errors=[{"field": "vehicle_ids", "message": "unknown vehicle", "type": "value_error"}],
+            )
 
 
 async def _insert_driver(
@@ -300,18 +410,7 @@ async def _insert_driver(
         ).first()
     ):
         raise Problem(409, "Driver exists", f"A driver with external_ref {body.external_ref} exists already")
-    for vehicle_id in body.vehicle_ids:
-        if (
-            await session.execute(
-                sa.select(vehicles.c.id).where(vehicles.c.id == vehicle_id).where(vehicles.c.tenant_id == tenant_id)
-            )
-        ).first() is None:
-            raise Problem(
-                422,
-                "Unknown vehicle",
-                f"No vehicle {vehicle_id} in this tenant",
-                errors=[{"field": "vehicle_ids", "message": "unknown vehicle", "type": "value_error"}],
-            )
+    await _check_vehicles(session, tenant_id, body.vehicle_ids)
     row = body.model_dump(exclude={"tenant_id"}) | {
         "id": str(uuid.uuid4()),
         "tenant_id": tenant_id,
@@ -387,6 +486,56 @@ async def get_driver(
 ) -> Driver:
     async with runtime_of(request).db.sessions() as session:
         return Driver.model_validate((await _driver(session, principal, driver_id, own_ok=True))._asdict())
+
+
+@router.patch("/drivers/{driver_id}", response_model=Driver, tags=["drivers"])
+async def change_driver(driver_id: str, body: DriverChange, request: Request, principal: FleetWriter) -> Driver:
+    """Correct or update a driver (fields sent change, the rest stays). Nothing goes to the
+    gateway: the app token and the pseudonym the token entry carries (tokens.updated, sent when
+    the driver was created) do not change here."""
+    runtime = runtime_of(request)
+    now = runtime.clock.now()
+    async with runtime.db.transaction() as session:
+        row = await _driver(session, principal, driver_id)
+        if row.erased_at is not None:
+            raise Problem(409, "Driver erased", f"Driver {driver_id} was erased; an erased driver is not changed")
+        values = body.model_dump(mode="json", exclude_unset=True)
+        ref = values.get("external_ref")
+        if ref and ref != row.external_ref:
+            taken = (
+                await session.execute(
+                    sa.select(drivers.c.id)
+                    .where(drivers.c.tenant_id == row.tenant_id)
+                    .where(drivers.c.external_ref == ref)
+                    .where(drivers.c.id != driver_id)
+                )
+            ).first()
+            if taken:
+                raise Problem(
+                    409,
+                    "Driver exists",
+                    f"Another driver has external_ref {ref} already",
+                    errors=[{"field": "external_ref", "message": "taken by another driver", "type": "conflict"}],
+                )
+        if "vehicle_ids" in values:
+            values["vehicle_ids"] = list(dict.fromkeys(values["vehicle_ids"]))
+            await _check_vehicles(session, row.tenant_id, values["vehicle_ids"])
+        if values:
+            await session.execute(drivers.update().where(drivers.c.id == driver_id).values(**values))
+            await audit(
+                session,
+                actor=principal.scope,
+                tenant_id=row.tenant_id,
+                action="changed",
+                entity="driver",
+                entity_id=driver_id,
+                at=now,
+                # Which fields changed, not their values: the audit log outlives an erasure (GDPR
+                # Art. 17), so it holds no name, e-mail or phone number.
+                detail={"fields": sorted(values)},
+            )
+            row = await _driver(session, principal, driver_id)
+    return Driver.model_validate(row._asdict())
 
 
 # --- RFID cards ------------------------------------------------------------------------------------
