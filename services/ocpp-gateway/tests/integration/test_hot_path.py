@@ -120,3 +120,39 @@ async def test_a_boot_that_repeats_the_last_one_writes_only_last_seen(gateway: R
     await boot_over_new_socket(port, station_id, "2.0")  # a firmware update is written
     changed = await row()
     assert changed.firmware_version == "2.0" and changed.updated_at > same.updated_at  # type: ignore[operator]
+
+
+async def test_status_notifications_are_committed_when_answered_and_new_connectors_stored(gateway: Runtime) -> None:
+    await asyncio.wait_for(gateway_of(gateway).server.listening.wait(), 15)
+    port = gateway.settings.ocpp_port  # type: ignore[attr-defined]
+    station_id = "HOT-PATH-STATUS"
+    await boot_over_new_socket(port, station_id, "1.0")
+    url = f"ws://127.0.0.1:{port}/ocpp/{station_id}"
+    async with websockets.connect(url, subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+        # Connector 2 twice (new, then stored already: the group commit) and the station itself.
+        for uid, connector, status in (("s1", 2, "Charging"), ("s2", 2, "Finishing"), ("s3", 0, "Available")):
+            payload = {"connectorId": connector, "errorCode": "NoError", "status": status}
+            await ws.send(json.dumps([2, uid, "StatusNotification", payload]))
+            while True:
+                msg = json.loads(await asyncio.wait_for(ws.recv(), 15))
+                if msg[0] == 2:  # the gateway's re-sync calls
+                    await ws.send(json.dumps([3, msg[1], {"status": "Accepted"}]))
+                elif msg[1] == uid:
+                    assert msg[0] == 3
+                    break
+            # Answered means committed: the event is in the outbox when the answer arrives.
+            async with gateway.db.sessions() as session:
+                envelopes = (
+                    await session.execute(
+                        sa.select(outbox_table.c.envelope).where(
+                            outbox_table.c.topic == "station.status", outbox_table.c.key == station_id
+                        )
+                    )
+                ).scalars()
+                reported = [
+                    (json.loads(e)["payload"]["evse_id"], json.loads(e)["payload"]["status"]) for e in envelopes
+                ]
+            assert (connector, status) in reported
+    async with gateway.db.sessions() as session:
+        evses = (await session.execute(sa.select(stations.c.evses).where(stations.c.id == station_id))).scalar_one()
+    assert 2 in [e["evse_id"] for e in evses]

@@ -122,6 +122,9 @@ class Stations:
         )
         self._seen_at: dict[str, float] = {}
         """Station -> time.monotonic() of its last committed last_seen_at."""
+        self._remembered: set[tuple[str, int, int]] = set()
+        """(station, EVSE, connector) known to be in the station's stored EVSEs; a registration,
+        which rewrites them, forgets the station's."""
 
         self._boots: GroupCommit[_Boot] = GroupCommit(
             self._write_boots,
@@ -291,6 +294,9 @@ class Stations:
             if updates:
                 await session.execute(stations.update().where(stations.c.id == sa.bindparam("b_id")), updates)
                 await self.outbox.add_many(session, events)
+        registered = {u["b_id"] for u in updates}
+        if registered:
+            self._remembered = {where for where in self._remembered if where[0] not in registered}
         for request in requests:  # an earlier request of a station registered twice in the batch
             request.error = latest[request.station_id].error
         self._published()
@@ -315,25 +321,35 @@ class Stations:
     # --- status, meter values ------------------------------------------------------------------
 
     async def status_changed(self, event: StationStatusChanged) -> None:
+        where = (event.station_id, event.evse_id, event.connector_id)
+        if event.evse_id < 1 or where in self._remembered:
+            # Nothing to add to the station's EVSEs (station-wide, or a connector stored already):
+            # the event joins the group commit. A reconnect storm's re-sync makes every station
+            # report its status at once.
+            await self.publish([event])
+            return
         async with self.db.transaction() as session:
             await self.outbox.add(session, event)
-            if event.evse_id > 0:
-                await self._remember_evse(session, event.station_id, event.evse_id, event.connector_id)
+            stored = await self._remember_evse(session, event.station_id, event.evse_id, event.connector_id)
+        if stored:
+            self._remembered.add(where)
         self._published()
 
-    async def _remember_evse(self, session: AsyncSession, station_id: str, evse_id: int, connector_id: int) -> None:
+    async def _remember_evse(self, session: AsyncSession, station_id: str, evse_id: int, connector_id: int) -> bool:
+        """False when the station has no row (nothing stored)."""
         row = (await session.execute(sa.select(stations.c.evses).where(stations.c.id == station_id))).first()
         if row is None:
-            return
+            return False
         known = {e["evse_id"]: dict(e) for e in (row.evses or [])}
         entry = known.setdefault(evse_id, {"evse_id": evse_id, "connector_ids": [], "max_power_w": None})
         connector_ids = sorted(set(entry["connector_ids"]) | ({connector_id} if connector_id > 0 else set())) or [1]
         if connector_ids == entry["connector_ids"]:
-            return
+            return True
         entry["connector_ids"] = connector_ids
         await session.execute(
             stations.update().where(stations.c.id == station_id).values(evses=[known[k] for k in sorted(known)])
         )
+        return True
 
     def reports(
         self,
