@@ -74,3 +74,6 @@ async def test_a_simulated_day_through_the_services_matches_chargeyard_sim(run_d
     assert sim["peak_kw"] * (1 - tolerance.peak_below_pct / 100) <= live["peak_kw"] <= live["limit_kw"] + 0.001
     assert live["limit_violations"] == {"site_limit": 0, "board_limit": 0, "min_current": 0}, live["over"]
     assert live["plan_violations"] == 0
+    # IEC 61851-1 under every layer, the energy manager's fail-safe maxima included: a plugged-in
+    # car is offered 0 A or at least 6 A, never in between.
+    assert live["offered_below_6a_samples"] == 0, live["notes"][:5]

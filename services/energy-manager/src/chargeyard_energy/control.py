@@ -243,7 +243,8 @@ async def apply_limits(
 ) -> None:
     """`resend`: stations whose profiles go out even if unchanged (they just (re)connected).
     `budget_changed`: what the fail-safe maxima must hold changed (topology, building load,
-    counted EVSEs): they are recomputed now; otherwise only every `failsafe_refresh_s`."""
+    counted EVSEs): they are recomputed now, as with every new plan; otherwise every
+    `failsafe_refresh_s`."""
     if session.bind.dialect.name == "postgresql":
         # Handlers, API calls and the watchdog may clamp one site at once: one at a time per site,
         # so what was sent (sent_profiles, sent_failsafe) is read and written by one of them.
@@ -319,14 +320,19 @@ async def apply_limits(
             )
         )
     holds = {e: StepFunction(s, before=s[0].limit if s else 0) for e, s in clamped.items()}
-    if budget_changed or resend or await _failsafe_due(session, site, now, settings.failsafe_refresh_s):
+    # A new plan moves what the maxima must let through (they follow the plans' steps).
+    if (
+        plan is not None
+        or budget_changed
+        or resend
+        or await _failsafe_due(session, site, now, settings.failsafe_refresh_s)
+    ):
         await refresh_failsafe(session, publish, settings, site, holds, now, resend=resend)
     await publish_capacity(session, publish, settings, site, now)
 
 
 async def _failsafe_due(session: AsyncSession, site: Site, now: datetime, every_s: float) -> bool:
-    """The maxima hold the site's limits whatever the plans do, so a new plan needs no new
-    maxima; they follow the plans (so as not to cap them) on a slower cadence."""
+    """Renewal as time passes: the maxima cover the plans' steps only up to a horizon."""
     ids = [s.station_id for s in site.stations if not s.counted]
     rows = (
         (await session.execute(sa.select(sent_failsafe.c.sent_at).where(sent_failsafe.c.station_id.in_(ids))))
@@ -346,15 +352,17 @@ async def refresh_failsafe(
     *,
     resend: frozenset[str],
 ) -> None:
-    """Station maxima (A per phase, in tenths as step values): what each station's plan needs now
-    plus a share of what is left; on a site with a building meter only until the reading's time-out
+    """Station maxima (A per phase, in tenths as step values): what each station's plan needs at
+    each step plus a share of what is left; on a site with a building meter only until the reading's time-out
     (a "lease"), then a share that is safe without any reading. Re-sent only when they change
     within half a lease, or when asked."""
     if not site.stations:
         return
-    # What the plans need now, not at every future step: the maximum would otherwise change with
-    # every plan and cost a command each time; the watchdog renews it as plan steps pass.
-    times = {now}
+    # What the plans need at each of their steps until well after the next renewal (the watchdog
+    # renews every `failsafe_refresh_s`), so a car whose plan steps up is not held below it, nor at
+    # a current between 0 and 6 A, until then. Beyond, the last value stands until renewed.
+    horizon = now + timedelta(seconds=2 * settings.failsafe_refresh_s)
+    times = {now} | {t for fn in holds.values() for t in fn.times() if now < t <= horizon}
     reading = site.model.building
     if site.limits.dynamic and reading is not None and site.limits.building_timeout_s is not None:
         lease_end = reading.measured_at + timedelta(seconds=site.limits.building_timeout_s + 1)

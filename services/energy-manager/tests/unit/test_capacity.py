@@ -150,6 +150,8 @@ def test_failsafe_maxima_hold_every_phase_and_the_total_whatever_the_cars_do(
     held_w = sum(maxima[s.station_id] * V * s.phases for s in specs if not s.counted)
     assert held_w <= max(0.0, grid.total_w - fixed_w) + 1e-6
     assert all(0 <= maxima[s.station_id] <= s.max_a(V) + 1e-9 for s in specs if not s.counted)
+    # IEC 61851-1: no station is offered a current it may not offer (0 < I < 6 A).
+    assert all(not 0 < maxima[s.station_id] < 6 for s in specs if not s.counted), maxima
 
 
 def an_interval(start_min: int, end_min: float, value: float = 10) -> Interval:

@@ -471,8 +471,10 @@ def failsafe_currents(
             for s in active:
                 share_w = left * s.max_w / weight if weight else 0.0
                 extra[s.station_id] = min(extra[s.station_id], share_w / (v * s.phases))
-    # OCPP limits in A have one decimal: round down so the sum never creeps over.
-    return {k: math.floor((base[k] + max(0.0, extra[k])) * 10 + 1e-9) / 10 for k in base}
+    # OCPP limits in A have one decimal: round down so the sum never creeps over. IEC 61851-1 lets a
+    # station offer no current between 0 and 6 A: such a share is no share (0 A pauses the car).
+    maxima = {k: math.floor((base[k] + max(0.0, extra[k])) * 10 + 1e-9) / 10 for k in base}
+    return {k: a if a >= MIN_CURRENT_A else 0.0 for k, a in maxima.items()}
 
 
 def need_a(specs: Iterable[EvseSpec], limits_w: Callable[[Evse], float], voltage_v: float) -> dict[str, float]:
