@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from chargeyard_devstack.stack import Stack, StackConfig, free_port
-from chargeyard_simulator import EvseConfig, Station, StationConfig
+from chargeyard_simulator import Car, EvseConfig, Station, StationConfig
 
 CHROMIUM = Path("/usr/bin/chromium")
 SITE_LIMIT_W = 7_000
@@ -63,6 +63,22 @@ async def until(check: Callable[[], Awaitable[bool]], timeout: float, what: str)
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what}: not within {timeout} s")
         await asyncio.sleep(0.3)
+
+
+async def a_charging_session(system: System, station_id: str, evse_id: int = 1, id_tag: str = "E2ECARD1") -> None:
+    """A car plugged in with an RFID card at a free EVSE, charging once the central system has
+    taken the transaction (OCPP 1.6: StartTransaction.conf gave its id). The dev profile's gateway
+    accepts a card it does not know (accept_unknown_tokens), so no reservation or driver is needed."""
+    station = system.stations[station_id]
+    if station.car(evse_id) is not None:
+        raise AssertionError(f"{station_id}/{evse_id} already has a car plugged in: choose a free EVSE")
+    station.plug_in(evse_id, Car(battery_wh=60_000, soc_percent=30, max_power_w=11_000), id_tag=id_tag)
+
+    async def started() -> bool:
+        tx = station.transaction(evse_id)
+        return tx is not None and (station.ocpp_version != "1.6" or tx.ocpp16_id is not None)
+
+    await until(started, 20, f"a transaction at {station_id}/{evse_id}")
 
 
 async def start(system: System, prefix: str) -> None:
