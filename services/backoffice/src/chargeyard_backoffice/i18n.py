@@ -129,6 +129,8 @@ GERMAN: dict[str, str] = {
     "Note": "Notiz",
     "Document": "Dokument",
     "Add": "Hinzufügen",
+    "Edit": "Bearbeiten",
+    "Save": "Speichern",
     "fault": "Störung",
     "repair": "Reparatur",
     "inspection": "Prüfung",

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from chargeyard_backoffice.bootstrap import bootstrap
 from chargeyard_backoffice.config import Settings
+from chargeyard_contracts.commands import ChangeAvailability, Reset, UnlockConnector
 from fastapi.testclient import TestClient
 
 NOW = "2026-05-01T10:00:00+02:00"
@@ -231,6 +232,8 @@ class Services:
         self.sent: list[tuple[str, str, Any]] = []
         self.streams: list[httpx.Request] = []
         self.posted: list[httpx.Request] = []
+        self.refusals: dict[str, tuple[int, dict[str, Any]]] = {}
+        """"method service-port path": the problem-details answer a service refuses it with."""
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         port = request.url.port or 80
@@ -244,6 +247,9 @@ class Services:
             body = request.content.decode() if request.content else ""
             self.sent.append((request.method, key, body))
             self.posted.append(request)
+            refusal = self.refusals.get(f"{request.method} {key}")
+            if refusal is not None:
+                return httpx.Response(refusal[0], json=refusal[1])
             if key in ("8000 /v1/vehicles", "8000 /v1/drivers"):
                 return httpx.Response(201, json={"id": "new-1"})
             if key == "8000 /v1/auth/token":
@@ -620,6 +626,21 @@ def test_only_drivers_get_a_push_stream(client: TestClient, services: Services) 
     assert "data-notifications" not in client.get("/app").text
 
 
+@pytest.mark.parametrize("button", ["soft-reset", "hard-reset", "inoperative", "operative", "unlock"])
+def test_a_station_command_is_sent_in_the_energy_managers_terms(
+    client: TestClient, services: Services, button: str
+) -> None:
+    """The bodies are what the energy manager's operator endpoints accept: checked against the
+    shared command contracts, not against a copy of their values."""
+    done = client.post("/stations/S-1/commands", data={"command": button}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/stations/S-1?sent=op:1", done.text[-400:]
+    ((method, key, body),) = services.sent
+    assert method == "POST"
+    contract = {"reset": Reset, "availability": ChangeAvailability, "unlock": UnlockConnector}[key.rsplit("/", 1)[1]]
+    contract.model_validate({"station_id": "S-1", **json.loads(body)})
+    assert services.posted[-1].headers["x-operator"] == "user:u-1"
+
+
 VEHICLE_FORM = {
     "idempotency_key": "v-0123456789abcdef",
     "make": " Renault ",
@@ -686,9 +707,123 @@ def test_a_bad_vehicle_is_refused_naming_the_field(
     assert services.posted == [], "nothing sent"
 
 
-def test_the_fleet_forms_need_fleet_write(client: TestClient) -> None:
+def test_the_fleet_forms_need_fleet_write(client: TestClient, services: Services) -> None:
+    services.answers["8000 /v1/vehicles"] = {"items": [A_VEHICLE], "next_cursor": None}
+    services.answers["8000 /v1/drivers"] = {"items": [A_DRIVER], "next_cursor": None}
     page = client.get("/fleet").text
+    assert 'data-vehicle="v-9"' in page and 'data-driver="d-1"' in page
     assert 'id="new-vehicle"' not in page and 'id="new-driver"' not in page
+    assert "/fleet/vehicles/v-9" not in page and "/fleet/drivers/d-1" not in page
+
+
+A_VEHICLE = {
+    "id": "v-9",
+    "tenant_id": "default",
+    "external_ref": "van-9",
+    "make": "Renault",
+    "model": "Zoe",
+    "battery_wh": 52_500,
+    "consumption_wh_per_100km": 17_200,
+    "max_ac_power_w": 22_000,
+    "phases": 3,
+    "connector_type": "Type2",
+    "priority": 2,
+    "created_at": NOW,
+}
+A_DRIVER = {
+    "id": "d-1",
+    "tenant_id": "default",
+    "pseudonym": "drv_1",
+    "external_ref": None,
+    "name": "Dana",
+    "email": "dana@example.org",
+    "phone": None,
+    "vehicle_ids": [],
+    "created_at": NOW,
+    "erased_at": None,
+}
+EDIT_VEHICLE_FORM = {k: v for k, v in VEHICLE_FORM.items() if k != "idempotency_key"} | {"external_ref": "van-9"}
+
+
+def as_fleet_writer(services: Services) -> None:
+    services.me["permissions"] = [*ME["permissions"], "fleet:read", "fleet:write"]
+    services.answers["8000 /v1/vehicles"] = {"items": [A_VEHICLE], "next_cursor": None}
+    services.answers["8000 /v1/drivers"] = {"items": [A_DRIVER], "next_cursor": None}
+    services.answers["8000 /v1/vehicles/v-9"] = A_VEHICLE
+    services.answers["8000 /v1/drivers/d-1"] = A_DRIVER
+
+
+def test_a_fleet_manager_edits_a_vehicle_and_a_driver_sending_only_what_changed(
+    client: TestClient, services: Services
+) -> None:
+    as_fleet_writer(services)
+    page = client.get("/fleet").text
+    vehicle_form = page.split('action="/fleet/vehicles/v-9"', 1)[1].split("</form>", 1)[0]
+    # The form starts from what is stored, in the units people type.
+    for name, value in (("battery_kwh", "52.5"), ("consumption_kwh_per_100km", "17.2"), ("max_ac_power_kw", "22")):
+        assert re.search(rf'name="{name}"[^>]*value="{re.escape(value)}"', vehicle_form), (name, vehicle_form)
+    assert 'value="van-9"' in vehicle_form and "<option selected>3</option>" in vehicle_form
+    driver_form = page.split('action="/fleet/drivers/d-1"', 1)[1].split("</form>", 1)[0]
+    assert 'value="dana@example.org"' in driver_form and 'value="v-9">' in driver_form  # not ticked yet
+
+    done = client.post(
+        "/fleet/vehicles/v-9", data=EDIT_VEHICLE_FORM | {"battery_kwh": "64,8", "priority": "5"}, follow_redirects=False
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/fleet?changed=v-9", done.text[-400:]
+    sent = services.posted[-1]
+    assert (sent.method, sent.url.path) == ("PATCH", "/v1/vehicles/v-9")
+    assert json.loads(sent.content) == {"battery_wh": 64_800, "priority": 5}
+
+    done = client.post(
+        "/fleet/drivers/d-1",
+        data={"name": "Dana", "email": "", "phone": "+49 30 1", "vehicle_ids": ["v-9"]},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/fleet?changed=d-1", done.text[-400:]
+    sent = services.posted[-1]
+    assert (sent.method, sent.url.path) == ("PATCH", "/v1/drivers/d-1")
+    # An emptied e-mail field clears the address; the unchanged name is not sent.
+    assert json.loads(sent.content) == {"email": None, "phone": "+49 30 1", "vehicle_ids": ["v-9"]}
+    assert 'id="fleet-changed"' in client.get("/fleet?changed=d-1").text
+
+    # Saved without a change: nothing to send.
+    before = len(services.posted)
+    assert client.post("/fleet/vehicles/v-9", data=EDIT_VEHICLE_FORM, follow_redirects=False).status_code == 303
+    assert len(services.posted) == before
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"battery_kwh": "lots"}, "battery_kwh"),
+        ({"consumption_kwh_per_100km": "-1"}, "consumption_kwh_per_100km"),
+        ({"phases": "4"}, "phases"),
+        ({"make": ""}, "make"),
+    ],
+)
+def test_a_bad_vehicle_edit_is_refused_naming_the_field(
+    client: TestClient, services: Services, change: dict[str, str], named: str
+) -> None:
+    as_fleet_writer(services)
+    page = client.post("/fleet/vehicles/v-9", data=EDIT_VEHICLE_FORM | change)
+    assert page.status_code == 422 and named in page.text, page.text[-400:]
+    assert services.posted == [], "nothing sent"
+
+
+def test_the_reservation_apis_refusal_of_an_edit_reaches_the_page(client: TestClient, services: Services) -> None:
+    """A 422 of the API (a vehicle of another tenant, say) is shown naming the field, not lost."""
+    as_fleet_writer(services)
+    services.answers["8000 /v1/drivers/d-2"] = A_DRIVER | {"id": "d-2"}
+    services.refusals["PATCH 8000 /v1/drivers/d-2"] = (
+        422,
+        {
+            "title": "Unknown vehicle",
+            "detail": "No vehicle v-other in this tenant",
+            "errors": [{"field": "vehicle_ids", "message": "unknown vehicle", "type": "value_error"}],
+        },
+    )
+    page = client.post("/fleet/drivers/d-2", data={"name": "Dana", "vehicle_ids": ["v-other"]})
+    assert page.status_code == 422 and "vehicle_ids" in page.text, page.text[-400:]
 
 
 def test_a_push_stream_without_the_notifier_is_a_503(client: TestClient, services: Services) -> None:

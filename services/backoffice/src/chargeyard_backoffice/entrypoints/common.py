@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -95,9 +96,19 @@ def kwh(watt_hours: float | int | None) -> str:
     return "–" if watt_hours is None else f"{watt_hours / 1000:.1f} kWh"
 
 
+def per_thousand(amount: object) -> str:
+    """Wh as kWh, W as kW, for an input people edit: 64800 -> "64.8" (not "64.8 kWh", not rounded).
+    A value the service did not send (or not a number) leaves the input empty, to be filled in."""
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        return ""
+    return format(Decimal(amount) / 1000, "f")
+
+
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(PACKAGE / "templates"))
-    templates.env.filters.update(when=when, kw=kw, kwh=kwh, tojson_attr=lambda v: json.dumps(v))
+    templates.env.filters.update(
+        when=when, kw=kw, kwh=kwh, per_thousand=per_thousand, tojson_attr=lambda v: json.dumps(v)
+    )
     return templates
 
 

@@ -242,8 +242,9 @@ def check_may_command(user: User) -> None:
 
 
 COMMANDS = {
-    "soft-reset": ("reset", {"kind": "soft"}),
-    "hard-reset": ("reset", {"kind": "hard"}),
+    # The energy manager takes OCPP's own words (ResetKind "Soft", "Hard"), capitalised.
+    "soft-reset": ("reset", {"kind": "Soft"}),
+    "hard-reset": ("reset", {"kind": "Hard"}),
     "inoperative": ("availability", {"operative": False}),
     "operative": ("availability", {"operative": True}),
     "unlock": ("unlock", {"evse_id": 1, "connector_id": 1}),
@@ -463,7 +464,7 @@ async def cancel_reservation(request: Request, user: Me, reservation_id: str) ->
 
 
 @router.get("/fleet")
-async def fleet_page(request: Request, user: Me, created: str | None = None) -> Response:
+async def fleet_page(request: Request, user: Me, created: str | None = None, changed: str | None = None) -> Response:
     platform = platform_of(request)
     vehicles, drivers = await asyncio.gather(
         part(request, "vehicles", platform.json("reservation-api", "/v1/vehicles", token=user.token)),
@@ -480,6 +481,7 @@ async def fleet_page(request: Request, user: Me, created: str | None = None) -> 
         drivers=items[1],
         may_write=user.can("fleet:write"),
         created=created,
+        changed=changed,
         connector_types=CONNECTOR_TYPES,
         # One key per form shown: a form sent twice (a double click, a retry) makes one vehicle.
         form_key=uuid.uuid4().hex,
@@ -491,23 +493,19 @@ CONNECTOR_TYPES = ("Type2", "Type1", "CCS2", "CCS1", "CHAdeMO")
 FormKey = Annotated[str, Form(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 
 
-@router.post("/fleet/vehicles")
-async def create_vehicle(
-    request: Request,
-    user: Me,
-    idempotency_key: FormKey,
-    make: Annotated[str, Form(min_length=1, max_length=100)],
-    model: Annotated[str, Form(min_length=1, max_length=100)],
-    battery_kwh: Annotated[str, Form(max_length=20)],
-    consumption_kwh_per_100km: Annotated[str, Form(max_length=20)],
-    max_ac_power_kw: Annotated[str, Form(max_length=20)],
-    phases: Annotated[int, Form(ge=1, le=3)] = 3,
-    connector_type: Annotated[str, Form(pattern="^(" + "|".join(CONNECTOR_TYPES) + ")$")] = "Type2",
-    priority: Annotated[int, Form(ge=0, le=10)] = 0,
-    external_ref: Annotated[str, Form(max_length=100)] = "",
-) -> Response:
-    """A vehicle, through the reservation API (POST /v1/vehicles, fleet:write)."""
-    body = {
+def vehicle_body(
+    make: str,
+    model: str,
+    battery_kwh: str,
+    consumption_kwh_per_100km: str,
+    max_ac_power_kw: str,
+    phases: int,
+    connector_type: str,
+    priority: int,
+    external_ref: str,
+) -> dict[str, Any]:
+    """The reservation API's vehicle fields from the form (kWh and kW as people type them)."""
+    return {
         "make": make.strip(),
         "model": model.strip(),
         "battery_wh": scaled("battery_kwh", battery_kwh, unit="kWh", factor=1000, most=Decimal(500)),
@@ -520,6 +518,69 @@ async def create_vehicle(
         "priority": priority,
         "external_ref": optional(external_ref),
     }
+
+
+def driver_body(name: str, email: str, phone: str, vehicle_ids: list[str] | None, external_ref: str) -> dict[str, Any]:
+    return {
+        "name": name.strip(),
+        "email": optional(email),
+        "phone": optional(phone),
+        "vehicle_ids": [v for v in (vehicle_ids or []) if v.strip()],
+        "external_ref": optional(external_ref),
+    }
+
+
+async def save_changes(request: Request, user: User, path: str, body: dict[str, Any]) -> None:
+    """PATCH only what the form changed: the audit log then says what was edited, and a field
+    nobody touched is not written back over a change made meanwhile elsewhere. An emptied
+    optional field (null) clears it."""
+    platform = platform_of(request)
+    current = await platform.json("reservation-api", path, token=user.token)
+    changes = {k: v for k, v in body.items() if current.get(k) != v}
+    if changes:
+        await platform.call("reservation-api", "PATCH", path, token=user.token, json=changes)
+
+
+Make = Annotated[str, Form(min_length=1, max_length=100)]
+Amount = Annotated[str, Form(max_length=20)]
+Phases = Annotated[int, Form(ge=1, le=3)]
+ConnectorType = Annotated[str, Form(pattern="^(" + "|".join(CONNECTOR_TYPES) + ")$")]
+Priority = Annotated[int, Form(ge=0, le=10)]
+ExternalRef = Annotated[str, Form(max_length=100)]
+Name = Annotated[str, Form(min_length=1, max_length=200)]
+Email = Annotated[str, Form(max_length=320)]
+Phone = Annotated[str, Form(max_length=40)]
+VehicleIds = Annotated[list[str] | None, Form()]
+FleetId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+
+
+@router.post("/fleet/vehicles")
+async def create_vehicle(
+    request: Request,
+    user: Me,
+    idempotency_key: FormKey,
+    make: Make,
+    model: Make,
+    battery_kwh: Amount,
+    consumption_kwh_per_100km: Amount,
+    max_ac_power_kw: Amount,
+    phases: Phases = 3,
+    connector_type: ConnectorType = "Type2",
+    priority: Priority = 0,
+    external_ref: ExternalRef = "",
+) -> Response:
+    """A vehicle, through the reservation API (POST /v1/vehicles, fleet:write)."""
+    body = vehicle_body(
+        make,
+        model,
+        battery_kwh,
+        consumption_kwh_per_100km,
+        max_ac_power_kw,
+        phases,
+        connector_type,
+        priority,
+        external_ref,
+    )
     created = await platform_of(request).call(
         "reservation-api",
         "POST",
@@ -531,26 +592,51 @@ async def create_vehicle(
     return RedirectResponse(f"/fleet?created={created.json()['id']}", status_code=303)
 
 
+@router.post("/fleet/vehicles/{vehicle_id}")
+async def edit_vehicle(
+    request: Request,
+    user: Me,
+    vehicle_id: FleetId,
+    make: Make,
+    model: Make,
+    battery_kwh: Amount,
+    consumption_kwh_per_100km: Amount,
+    max_ac_power_kw: Amount,
+    phases: Phases = 3,
+    connector_type: ConnectorType = "Type2",
+    priority: Priority = 0,
+    external_ref: ExternalRef = "",
+) -> Response:
+    """An existing vehicle, through the reservation API (PATCH /v1/vehicles/{id}, fleet:write)."""
+    body = vehicle_body(
+        make,
+        model,
+        battery_kwh,
+        consumption_kwh_per_100km,
+        max_ac_power_kw,
+        phases,
+        connector_type,
+        priority,
+        external_ref,
+    )
+    await save_changes(request, user, f"/v1/vehicles/{vehicle_id}", body)
+    return RedirectResponse(f"/fleet?changed={vehicle_id}", status_code=303)
+
+
 @router.post("/fleet/drivers")
 async def create_driver(
     request: Request,
     user: Me,
     idempotency_key: FormKey,
-    name: Annotated[str, Form(min_length=1, max_length=200)],
-    email: Annotated[str, Form(max_length=320)] = "",
-    phone: Annotated[str, Form(max_length=40)] = "",
-    vehicle_ids: Annotated[list[str] | None, Form()] = None,
-    external_ref: Annotated[str, Form(max_length=100)] = "",
+    name: Name,
+    email: Email = "",
+    phone: Phone = "",
+    vehicle_ids: VehicleIds = None,
+    external_ref: ExternalRef = "",
 ) -> Response:
     """A driver, through the reservation API (POST /v1/drivers, fleet:write); the driver's app
     sign-in is made by an administrator (POST /v1/users)."""
-    body = {
-        "name": name.strip(),
-        "email": optional(email),
-        "phone": optional(phone),
-        "vehicle_ids": [v for v in (vehicle_ids or []) if v.strip()],
-        "external_ref": optional(external_ref),
-    }
+    body = driver_body(name, email, phone, vehicle_ids, external_ref)
     created = await platform_of(request).call(
         "reservation-api",
         "POST",
@@ -560,6 +646,25 @@ async def create_driver(
         headers={"Idempotency-Key": idempotency_key},
     )
     return RedirectResponse(f"/fleet?created={created.json()['id']}", status_code=303)
+
+
+@router.post("/fleet/drivers/{driver_id}")
+async def edit_driver(
+    request: Request,
+    user: Me,
+    driver_id: FleetId,
+    name: Name,
+    email: Email = "",
+    phone: Phone = "",
+    vehicle_ids: VehicleIds = None,
+    external_ref: ExternalRef = "",
+) -> Response:
+    """An existing driver, through the reservation API (PATCH /v1/drivers/{id}, fleet:write): the
+    vehicles ticked replace the driver's list."""
+    await save_changes(
+        request, user, f"/v1/drivers/{driver_id}", driver_body(name, email, phone, vehicle_ids, external_ref)
+    )
+    return RedirectResponse(f"/fleet?changed={driver_id}", status_code=303)
 
 
 @router.get("/topology")
