@@ -15,6 +15,7 @@ from chargeyard_gateway.bootstrap import gateway_of
 from chargeyard_platform.db import outbox_table
 from chargeyard_platform.runtime import Runtime
 from ocpp import messages as ocpp_messages
+from prometheus_client import REGISTRY
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -156,3 +157,23 @@ async def test_status_notifications_are_committed_when_answered_and_new_connecto
     async with gateway.db.sessions() as session:
         evses = (await session.execute(sa.select(stations.c.evses).where(stations.c.id == station_id))).scalar_one()
     assert 2 in [e["evse_id"] for e in evses]
+
+
+async def test_made_up_action_names_are_counted_as_one_label(gateway: Runtime) -> None:
+    await asyncio.wait_for(gateway_of(gateway).server.listening.wait(), 15)
+    port = gateway.settings.ocpp_port  # type: ignore[attr-defined]
+
+    def received(action: str) -> float:
+        value = REGISTRY.get_sample_value(
+            "chargeyard_gateway_ocpp_messages_total", {"action": action, "direction": "received"}
+        )
+        return value or 0.0
+
+    before = received("unknown")
+    async with websockets.connect(f"ws://127.0.0.1:{port}/ocpp/HOT-PATH-NAMES", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+        for name in ("MadeUpOne", "MadeUpTwo"):
+            await ws.send(json.dumps([2, name, name, {}]))
+            answer = json.loads(await asyncio.wait_for(ws.recv(), 15))
+            assert answer[0] == 4 and answer[1] == name  # a CallError, as before
+    assert received("unknown") == before + 2
+    assert received("MadeUpOne") == 0.0 and received("MadeUpTwo") == 0.0

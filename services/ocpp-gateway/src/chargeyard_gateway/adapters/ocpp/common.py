@@ -180,7 +180,10 @@ class CentralSystemSession:
                 await self._send(refusal)
             return
         if message[0] == 2:
-            metrics.ocpp_messages(str(message[2]), "received").inc()
+            action = str(message[2])
+            # The name is the station's to choose: one label value per made-up name would grow
+            # the metric (and the label cache) without bound.
+            metrics.ocpp_messages(action if action in self.KNOWN_ACTIONS else "unknown", "received").inc()
         await super().route_message(raw_msg)  # type: ignore[misc]
 
     def _frame_error(self, message: Any) -> str | None:
