@@ -20,7 +20,7 @@ Tolerance (chargeyard_devstack.simday.Tolerance), and why it is not zero:
   sessions fully met (within 100 Wh or 1 %, as chargeyard-sim counts): a new plan reaches a
   station a debounce, a solve and an OCPP round trip after the event (about 0.5-2 real seconds,
   0.5-2 simulated minutes at 60x) where chargeyard-sim applies it at once; increases wait
-  ENERGY_INCREASE_DELAY_S (15 simulated seconds here) so decreases elsewhere land first; the
+  ENERGY_INCREASE_DELAY_S (60 simulated seconds here) so decreases elsewhere land first; the
   scheduler learns delivered energy from meter values every 5 simulated minutes and billing counts
   whole Wh. With laxity in every session the plan catches up, so none of this may cost energy;
 - peak: never above the site limit (1 W, as chargeyard-sim), at most 10 % below chargeyard-sim's

@@ -66,7 +66,7 @@ class Tolerance:
       and applies the new plan at once; the services re-plan after a debounce, a solve and an OCPP
       round trip (0.5-2 real seconds: 0.5-2 simulated minutes at 60x).
     - Ramp delays: the energy manager holds every increase of a limit back (ENERGY_INCREASE_DELAY_S,
-      a quarter of a real second here) so that decreases elsewhere land first; a car that gets more
+      one real second here) so that decreases elsewhere land first; a car that gets more
       power gets it that much later.
     - Meter interval: the scheduler learns delivered energy from meter values (every 5 simulated
       minutes), billing counts whole Wh, and the load is sampled every ~50 real ms.
@@ -561,8 +561,9 @@ def stack_env(speed: float, strategy: str, slot_seconds: int) -> dict[str, str]:
         "SCHEDULER_SLOT_SECONDS": str(slot_seconds),
         # chargeyard-sim re-plans at every slot boundary: so does the service, at the least.
         "SCHEDULER_REPLAN_INTERVAL_S": str(slot_seconds),
-        # A quarter of a real second: decreases on other stations land before any increase.
-        "ENERGY_INCREASE_DELAY_S": str(max(10.0, 0.25 * speed)),
+        # One real second: decreases on other stations land before any increase. A quarter of a
+        # second was less than a command's trip on a loaded machine: a board went 0.2 A over once.
+        "ENERGY_INCREASE_DELAY_S": str(max(10.0, 1.0 * speed)),
         # A station has two real seconds to follow a lower limit before it counts as not obeying.
         "ENERGY_OBEY_GRACE_S": str(max(60.0, 2.0 * speed)),
         "RESERVATIONS_SWEEP_INTERVAL_S": str(max(30.0, 1.0 * speed)),
