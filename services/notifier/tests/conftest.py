@@ -27,6 +27,7 @@ from chargeyard_notifier.entrypoints.api import router
 from chargeyard_notifier.entrypoints.stream import router as stream_router
 from chargeyard_notifier.handlers import Notifier
 from chargeyard_notifier.wiring import Wiring
+from chargeyard_platform.auth import Authenticator
 from chargeyard_platform.bus import Context, Outbox
 from chargeyard_platform.clock import FixedClock
 from chargeyard_platform.db import Database, outbox_table, platform_metadata
@@ -135,7 +136,11 @@ def app_for(db: Database, clock: FixedClock, directory: FakeDirectory) -> FastAP
     install_problem_handlers(app)
     app.include_router(router)
     app.include_router(stream_router)
-    wiring = Wiring(directory=directory, verifier=TokenVerifier(JWT_SECRET, JWT_ISSUER), stream_poll_s=0.05)
+    wiring = Wiring(
+        directory=directory,
+        authenticator=Authenticator(TokenVerifier(JWT_SECRET, JWT_ISSUER), api_keys=directory),
+        stream_poll_s=0.05,
+    )
     app.state.runtime = SimpleNamespace(db=db, clock=clock, state={"wiring": wiring})
     return app
 

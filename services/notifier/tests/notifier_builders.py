@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
-import uvicorn
 from chargeyard_contracts import (
     PlannedCharge,
     ReservationConflict,
@@ -22,7 +18,7 @@ from chargeyard_contracts import (
     ScheduleUpdated,
     StationStatusChanged,
 )
-from chargeyard_devstack.stack import free_port
+from chargeyard_devstack.testing import serving as serving
 from chargeyard_notifier.adapters.directory import Caller
 
 T0 = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
@@ -180,23 +176,6 @@ def a_schedule(*charges: PlannedCharge, **changes: Any) -> ScheduleUpdated:
         "solve_ms": 12,
     }
     return ScheduleUpdated(**{**fields, **changes})
-
-
-@asynccontextmanager
-async def serving(app: Any, timeout: float = 30.0) -> AsyncIterator[str]:
-    """An ASGI app on a real port (uvicorn in this loop); yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        assert time.monotonic() < deadline and not task.done(), f"uvicorn did not start on port {port}"
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 class EventReader:

@@ -1,14 +1,19 @@
-"""Test helpers shared by every package's integration tests: a real broker, a real database."""
+"""Test helpers shared by every package's integration tests: a real broker, a real database, an
+ASGI app on a real port."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import uvicorn
 
 from .stack import Broker, free_port
 
@@ -54,3 +59,20 @@ async def database_url(kind: str, tmp_path: Path) -> AsyncIterator[str]:
             yield url
     else:
         raise ValueError(f"unknown database kind {kind!r}")
+
+
+@asynccontextmanager
+async def serving(app: Any, timeout: float = 30.0) -> AsyncIterator[str]:
+    """An ASGI app on a real port (uvicorn in this loop); yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        assert time.monotonic() < deadline and not task.done(), f"uvicorn did not start on port {port}"
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

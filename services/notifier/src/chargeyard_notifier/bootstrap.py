@@ -4,6 +4,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 from chargeyard_contracts.registry import NOTIFIER
+from chargeyard_platform.auth import Authenticator, ReservationApiKeys
 from chargeyard_platform.clock import Clock
 from chargeyard_platform.db import Database
 from chargeyard_platform.runtime import Runtime, ServiceSpec, build_runtime
@@ -55,8 +56,10 @@ def bootstrap(
     )
     runtime.state["wiring"] = Wiring(
         directory=directory,
-        verifier=(
-            TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_issuer) if settings.jwt_secret else None
+        authenticator=Authenticator(
+            TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_issuer) if settings.jwt_secret else None,
+            ReservationApiKeys(settings.reservations_url),
+            secret_setting="NOTIFIER_JWT_SECRET",
         ),
         stream_poll_s=settings.stream_poll_s,
         stream_ping_s=settings.stream_ping_s,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chargeyard_platform.tokens import TokenVerifier
+from chargeyard_platform.auth import Authenticator
 from fastapi import Request
 
 from .adapters.directory import Directory
@@ -14,8 +14,7 @@ from .adapters.directory import Directory
 @dataclass(frozen=True)
 class Wiring:
     directory: Directory
-    verifier: TokenVerifier | None
-    """None when no JWT secret is configured: then only API keys are accepted."""
+    authenticator: Authenticator
     stream_poll_s: float = 0.5
     stream_ping_s: float = 15.0
 

@@ -1,5 +1,6 @@
 """The reservation API as the notifier's directory, over real HTTP: a stand-in serving the same
-routes and shapes (the e2e test runs it against the real reservation API)."""
+routes and shapes (the e2e test runs it against the real reservation API). Who holds an API key
+is libs/platform's ReservationApiKeys, tested there."""
 
 from __future__ import annotations
 
@@ -38,12 +39,7 @@ def reservation_api(calls: list[str]) -> Starlette:
             return JSONResponse({"detail": "not found"}, status_code=404)
         return JSONResponse({"id": "u1", "driver_id": "d1", "roles": ["driver"]})
 
-    async def me(request: Request) -> JSONResponse:
-        if request.headers.get("authorization") != "Bearer cy_fleet":
-            return JSONResponse({"detail": "no"}, status_code=401)
-        return JSONResponse({"id": "key-1", "kind": "api_key", "roles": ["fleet_manager"], "driver_id": None})
-
-    return Starlette(routes=[Route("/v1/drivers", drivers), Route("/v1/users/{user_id}", user), Route("/v1/me", me)])
+    return Starlette(routes=[Route("/v1/drivers", drivers), Route("/v1/users/{user_id}", user)])
 
 
 @pytest.mark.asyncio
@@ -58,9 +54,6 @@ async def test_addresses_and_identities_come_from_the_reservation_api() -> None:
         assert await directory.email_of("drv_unknown") is None
         assert await directory.pseudonym_of_user("u1") == "drv_1"
         assert await directory.pseudonym_of_user("u404") is None
-        fleet = await directory.caller_of_api_key("cy_fleet")
-        assert fleet is not None and fleet.operator and fleet.driver is None
-        assert await directory.caller_of_api_key("cy_wrong") is None
 
         with pytest.raises(DirectoryUnavailable, match="refused the notifier's API key"):
             await ReservationDirectory(url, "cy_revoked").email_of("drv_0")

@@ -14,35 +14,25 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
+from chargeyard_platform import auth
 
 
-class DirectoryUnavailable(Exception):
+class DirectoryUnavailable(auth.ReservationApiUnavailable):
     pass
 
 
 @dataclass(frozen=True)
-class Caller:
+class Caller(auth.Caller):
     """Who opened a stream or called the API."""
 
-    id: str
-    roles: frozenset[str]
-    driver: str | None
+    driver: str | None = None
     """The driver's pseudonym: the recipient of their notifications."""
-
-    @property
-    def operator(self) -> bool:
-        return bool(self.roles & OPERATOR_ROLES)
-
-
-OPERATOR_ROLES = frozenset({"administrator", "site_operator", "maintainer", "fleet_manager"})
 
 
 class Directory(Protocol):
     async def email_of(self, pseudonym: str) -> str | None: ...
 
     async def pseudonym_of_user(self, user_id: str) -> str | None: ...
-
-    async def caller_of_api_key(self, api_key: str) -> Caller | None: ...
 
 
 @dataclass
@@ -78,12 +68,6 @@ class ReservationDirectory:
             pseudonym = by_id.get(user["driver_id"])
         self._users[user_id] = (time.monotonic(), pseudonym)
         return pseudonym
-
-    async def caller_of_api_key(self, api_key: str) -> Caller | None:
-        me = await self._get("/v1/me", api_key)
-        if me is None:
-            return None
-        return Caller(id=me["id"], roles=frozenset(me["roles"]), driver=None)
 
     async def _driver(self, pseudonym: str) -> dict[str, Any] | None:
         await self._refresh_if_stale()
