@@ -35,13 +35,13 @@ def a_stack(run_dir: Path, speed: float, **env: str) -> tuple[Stack, SimulatedCl
             database_prefix=f"e2e_{uuid.uuid4().hex[:8]}_",
             clock_start=clock_start.isoformat(),
             clock_speed=speed,
+            admin_token=ADMIN_KEY,  # stack.admin_headers: the energy manager asks the reservation API about it
             extra_env={
                 "ENERGY_INCREASE_DELAY_S": "30",
                 "SCHEDULER_REPLAN_INTERVAL_S": "600",
                 "SCHEDULER_SLOT_SECONDS": "300",
                 "ENERGY_WATCHDOG_INTERVAL_S": "10",
                 "ENERGY_OBEY_GRACE_S": "120",
-                "RESERVATIONS_ADMIN_TOKEN": ADMIN_KEY,
                 **env,
             },
         )

@@ -55,7 +55,7 @@ async def test_a_capacity_profile_reaches_every_station_and_the_group_stays_unde
     try:
         await stack.start()
         em = stack.url("energy-manager")
-        async with httpx.AsyncClient(timeout=5) as client:
+        async with httpx.AsyncClient(timeout=5, headers=stack.admin_headers) as client:
             r = await client.put(
                 f"{em}/v1/sites/site-1", json={"name": "Depot", "time_zone": "Europe/Berlin", "grid_limit_w": GRID_W}
             )

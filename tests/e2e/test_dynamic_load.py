@@ -71,7 +71,7 @@ async def test_charging_falls_as_the_building_climbs_per_phase_and_a_silent_mete
     try:
         await stack.start()
         em = stack.url("energy-manager")
-        async with httpx.AsyncClient(timeout=5) as client:
+        async with httpx.AsyncClient(timeout=5, headers=stack.admin_headers) as client:
 
             async def post_building() -> None:
                 r = await client.post(

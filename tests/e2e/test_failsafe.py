@@ -48,7 +48,7 @@ async def test_with_chargeyard_down_the_station_maxima_hold_the_site_limit(run_d
     try:
         await stack.start()
         em = stack.url("energy-manager")
-        async with httpx.AsyncClient(timeout=5) as client:
+        async with httpx.AsyncClient(timeout=5, headers=stack.admin_headers) as client:
             r = await client.put(
                 f"{em}/v1/sites/site-1", json={"name": "Garage", "time_zone": "Europe/Berlin", "grid_limit_w": GRID_W}
             )

@@ -59,7 +59,7 @@ def reservations_for(site: SiteConfig, now: datetime) -> list[dict[str, object]]
 
 async def wait_for_stations(stack: Stack, count: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(timeout=2) as client:
+    async with httpx.AsyncClient(timeout=2, headers=stack.admin_headers) as client:
         while time.monotonic() < deadline:
             response = await client.get(f"{stack.url('energy-manager')}/v1/sites/site-1")
             if response.status_code == 200 and len(response.json()["stations"]) >= count:

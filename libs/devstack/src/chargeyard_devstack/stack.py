@@ -152,7 +152,8 @@ class StackConfig:
     jwt_secret: str = field(
         default_factory=lambda: os.environ.get("CHARGEYARD_JWT_SECRET") or secrets.token_urlsafe(48)
     )
-    """The reservation API's key for bearer tokens, shared with the notifier, which checks them."""
+    """The reservation API's key for bearer tokens, shared with the notifier and the energy manager,
+    which check them."""
 
 
 class Stack:
@@ -211,6 +212,11 @@ class Stack:
             env["NOTIFIER_RESERVATIONS_URL"] = self.url("reservation-api")
             env["NOTIFIER_RESERVATIONS_API_KEY"] = self.config.admin_token
             env["NOTIFIER_JWT_SECRET"] = self.config.jwt_secret
+        if service.name == "energy-manager":
+            # Its REST API takes the reservation API's credentials: JWTs checked with the shared
+            # key, API keys (the administrator key included) asked of the reservation API.
+            env["ENERGY_RESERVATIONS_URL"] = self.url("reservation-api")
+            env["ENERGY_JWT_SECRET"] = self.config.jwt_secret
         if service.name == "backoffice":
             for upstream, variable in BACKOFFICE_UPSTREAMS.items():
                 if any(s.name == upstream for s in self.config.services):

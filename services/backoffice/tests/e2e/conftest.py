@@ -37,6 +37,9 @@ class System:
     loop: asyncio.AbstractEventLoop
     stations: dict[str, Station] = field(default_factory=dict)
     fleet_manager: str = ""
+    site_operator: str = ""
+    """Station commands and firmware roll-outs: the energy manager takes them from administrators
+    and site operators only."""
     driver: str = ""
     driver_id: str = ""
 
@@ -117,6 +120,7 @@ async def start(system: System, prefix: str) -> None:
         system.driver_id = driver["id"]
         for email, roles, driver_id in (
             (system.fleet_manager, ["fleet_manager"], None),
+            (system.site_operator, ["site_operator"], None),
             (system.driver, ["driver"], driver["id"]),
         ):
             made = await client.post(
@@ -145,7 +149,13 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
             },
         )
     )
-    system = System(stack, loop, fleet_manager=f"fm-{tag}@example.com", driver=f"driver-{tag}@example.com")
+    system = System(
+        stack,
+        loop,
+        fleet_manager=f"fm-{tag}@example.com",
+        site_operator=f"so-{tag}@example.com",
+        driver=f"driver-{tag}@example.com",
+    )
     try:
         system.run(start(system, f"BO{tag[:3].upper()}"), timeout=150)
         yield system

@@ -150,13 +150,13 @@ def test_a_driver_sees_a_notification_arrive_without_a_reload(system: System, br
     context.close()
 
 
-def test_a_fleet_manager_rolls_out_firmware_to_a_site(system: System, browser: Any, offline: Offline) -> None:
+def test_a_site_operator_rolls_out_firmware_to_a_site(system: System, browser: Any, offline: Offline) -> None:
     """Both simulated stations (OCPP 1.6 and 2.0.1) take the UpdateFirmware and report
     Downloading ... Installed; the roll-out page follows each without a reload."""
     context = new_context(browser, offline, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     with showing(page):
-        sign_in(page, system, system.fleet_manager)
+        sign_in(page, system, system.site_operator)
         page.goto(f"{system.url}/stations")
         page.fill("#new-rollout input[name=location]", "http://127.0.0.1:9/firmware-2.1.bin")
         page.check("#new-rollout input[name=target][value=site]")
@@ -189,7 +189,7 @@ def test_remote_stop_of_a_charging_session_from_the_station_page(
     page = context.new_page()
     try:
         with showing(page):
-            sign_in(page, system, system.fleet_manager)
+            sign_in(page, system, system.site_operator)
             page.goto(f"{system.url}/stations/{station_id}")
             # The station page is not live: the reporting service learns of the transaction from
             # transaction.events a moment after the station started it. It is the station's only one

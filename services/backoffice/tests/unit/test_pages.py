@@ -240,6 +240,9 @@ class Services:
         if port in self.down:
             raise httpx.ConnectError("connection refused", request=request)
         key = f"{port} {request.url.path}"
+        if port == 8003 and request.headers.get("authorization") != "Bearer jwt":
+            # The energy manager takes the signed-in user's token, as the reservation API does.
+            return httpx.Response(401, json={"title": "Unauthorized", "detail": "Send Authorization: Bearer"})
         if key == "8004 /v1/stream":
             self.streams.append(request)
             return httpx.Response(200, text=PUSHED, headers={"content-type": "text/event-stream"})
@@ -638,7 +641,7 @@ def test_a_station_command_is_sent_in_the_energy_managers_terms(
     assert method == "POST"
     contract = {"reset": Reset, "availability": ChangeAvailability, "unlock": UnlockConnector}[key.rsplit("/", 1)[1]]
     contract.model_validate({"station_id": "S-1", **json.loads(body)})
-    assert services.posted[-1].headers["x-operator"] == "user:u-1"
+    assert services.posted[-1].headers["authorization"] == "Bearer jwt", "the energy manager records who sent it"
 
 
 VEHICLE_FORM = {

@@ -2,9 +2,11 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 from chargeyard_contracts.registry import ENERGY
+from chargeyard_platform.auth import ApiKeys, Authenticator, ReservationApiKeys
 from chargeyard_platform.clock import Clock
 from chargeyard_platform.db import Database
 from chargeyard_platform.runtime import Runtime, ServiceSpec, build_runtime
+from chargeyard_platform.tokens import TokenVerifier
 
 from .adapters.topology import topology_of, upsert_site
 from .background import reports, watchdog
@@ -42,6 +44,7 @@ def bootstrap(
     clock: Clock | None = None,
     db: Database | None = None,
     producer: AIOKafkaProducer | None = None,
+    api_keys: ApiKeys | None = None,
 ) -> Runtime:
     spec = ServiceSpec(
         name=ENERGY,
@@ -51,4 +54,10 @@ def bootstrap(
         routers=[router, capacity_router],
         background=[watchdog, reports, *([seed_default_site] if settings.profile == "dev" else [])],
     )
-    return build_runtime(spec, settings, clock=clock, db=db, producer=producer)
+    runtime = build_runtime(spec, settings, clock=clock, db=db, producer=producer)
+    runtime.state["authenticator"] = Authenticator(
+        TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_issuer) if settings.jwt_secret else None,
+        api_keys or ReservationApiKeys(settings.reservations_url, ttl_s=settings.api_key_ttl_s),
+        secret_setting="ENERGY_JWT_SECRET",
+    )
+    return runtime

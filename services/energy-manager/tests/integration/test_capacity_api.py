@@ -21,6 +21,7 @@ from chargeyard_energy.bootstrap import bootstrap
 from chargeyard_energy.config import Settings
 from chargeyard_platform.bus import ensure_topics, envelope_json
 from chargeyard_platform.runtime import Runtime, create_app
+from energy_auth import JWT_SECRET, FakeApiKeys, as_role
 
 pytestmark = pytest.mark.integration
 
@@ -35,13 +36,16 @@ async def energy(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Runti
                 kafka_bootstrap_servers=broker.bootstrap,  # type: ignore[call-arg]
                 kafka_group_id=f"energy-{uuid.uuid4().hex[:6]}",
                 auto_place_stations=False,
+                jwt_secret=JWT_SECRET,  # type: ignore[arg-type]
             )
-            runtime = bootstrap(settings)
+            runtime = bootstrap(settings, api_keys=FakeApiKeys())
             app = create_app(runtime)
             await runtime.start()
             try:
                 async with httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url="http://energy"
+                    transport=httpx.ASGITransport(app=app),
+                    base_url="http://energy",
+                    headers=as_role("administrator"),
                 ) as client:
                     yield client, runtime, broker.bootstrap
             finally:

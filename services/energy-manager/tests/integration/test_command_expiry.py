@@ -28,6 +28,7 @@ from chargeyard_energy.bootstrap import bootstrap
 from chargeyard_energy.config import Settings
 from chargeyard_platform.bus import ensure_topics, envelope_json
 from chargeyard_platform.runtime import Runtime, create_app
+from energy_auth import JWT_SECRET, FakeApiKeys, as_role
 from pydantic import BaseModel
 
 pytestmark = pytest.mark.integration
@@ -46,14 +47,17 @@ async def energy(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Runti
                 kafka_bootstrap_servers=broker.bootstrap,  # type: ignore[call-arg]
                 kafka_group_id=f"energy-{uuid.uuid4().hex[:6]}",
                 auto_place_stations=False,
+                jwt_secret=JWT_SECRET,  # type: ignore[arg-type]
                 increase_delay_s=0,
                 watchdog_interval_s=3600,  # its routine pass would send it again too, only later
             )
-            runtime = bootstrap(settings)
+            runtime = bootstrap(settings, api_keys=FakeApiKeys())
             await runtime.start()
             try:
                 async with httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://energy"
+                    transport=httpx.ASGITransport(app=create_app(runtime)),
+                    base_url="http://energy",
+                    headers=as_role("administrator"),
                 ) as client:
                     yield client, runtime, broker.bootstrap
             finally:

@@ -22,6 +22,7 @@ from chargeyard_energy.bootstrap import bootstrap
 from chargeyard_energy.config import Settings
 from chargeyard_platform.bus import ensure_topics, envelope_json
 from chargeyard_platform.runtime import Runtime, create_app
+from energy_auth import ADMIN_KEY, JWT_SECRET, FakeApiKeys, a_token, as_role, bearer
 
 pytestmark = pytest.mark.integration
 Energy = tuple[httpx.AsyncClient, Runtime, str]
@@ -37,13 +38,16 @@ async def energy(tmp_path: Path) -> AsyncIterator[Energy]:
                 kafka_bootstrap_servers=broker.bootstrap,  # type: ignore[call-arg]
                 kafka_group_id=f"energy-{uuid.uuid4().hex[:6]}",
                 auto_place_stations=False,
+                jwt_secret=JWT_SECRET,  # type: ignore[arg-type]
             )
-            runtime = bootstrap(settings)
+            runtime = bootstrap(settings, api_keys=FakeApiKeys())
             app = create_app(runtime)
             await runtime.start()
             try:
                 async with httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url="http://energy"
+                    transport=httpx.ASGITransport(app=app),
+                    base_url="http://energy",
+                    headers=as_role("administrator"),
                 ) as client:
                     yield client, runtime, broker.bootstrap
             finally:
@@ -92,9 +96,7 @@ def problem(r: httpx.Response) -> dict[str, Any]:
 async def test_a_remote_stop_reaches_the_station_commands(energy: Energy) -> None:
     client, _, bootstrap_servers = energy
     await a_site(client, "depot", "CP-1")
-    r = await client.post(
-        "/v1/stations/CP-1/remote-stop", json={"transaction_id": "tx-42"}, headers={"X-Operator": "user:7"}
-    )
+    r = await client.post("/v1/stations/CP-1/remote-stop", json={"transaction_id": "tx-42"})
     assert r.status_code == 202, r.text
     command_id = r.json()["command_id"]
     sent = (await commands_on_the_bus(bootstrap_servers, {command_id}))[command_id]
@@ -130,7 +132,7 @@ async def test_a_firmware_rollout_to_a_site_sends_one_update_per_station_and_fol
             "site_id": "depot",
             "retries": 3,
         },
-        headers={"X-Operator": "user:7"},
+        headers={"X-Operator": "user:999"},  # a display hint: the token says who it is
     )
     assert r.status_code == 201, r.text
     rollout = r.json()
@@ -234,3 +236,52 @@ async def test_a_firmware_rollout_with_bad_input_says_which_field_and_leaves_not
     found = problem(await client.post("/v1/firmware-rollouts", json={"location": url, "site_id": "depot", "when": 1}))
     assert "when" in str(found["errors"]), found
     assert (await client.get("/v1/firmware-rollouts")).json() == [], "a refused roll-out is not kept"
+
+
+@pytest.mark.asyncio
+async def test_only_operators_with_the_right_role_get_in(energy: Energy) -> None:
+    client, _, _ = energy
+    await a_site(client, "depot", "CP-1")
+    site = {"name": "Depot", "time_zone": "Europe/Berlin", "grid_limit_w": 30_000}
+    nobody = {"Authorization": ""}
+
+    for method, path, body in [
+        ("GET", "/v1/sites", None),
+        ("PUT", "/v1/sites/depot", site),
+        ("POST", "/v1/stations/CP-1/reset", {"kind": "Hard"}),
+        ("POST", "/v1/parties", {"name": "DSO", "role": "dso", "group_ids": ["g1"]}),
+    ]:
+        r = await client.request(method, path, json=body, headers=nobody)
+        assert r.status_code == 401, f"{method} {path}: {r.text}"
+        assert "Authorization: Bearer" in r.json()["detail"]
+    for token, why in [
+        ("cy_not-a-key", "unknown or revoked"),
+        (a_token(ttl_s=-60), "invalid or expired"),
+        (a_token() + "x", "invalid or expired"),
+    ]:
+        r = await client.get("/v1/sites", headers=bearer(token))
+        assert r.status_code == 401 and why in r.json()["detail"], r.text
+    assert (await client.get("/healthz", headers=nobody)).status_code == 200
+
+    r = await client.post("/v1/stations/CP-1/reset", json={"kind": "Hard"}, headers=as_role("driver"))
+    assert r.status_code == 403 and "driver" in r.json()["detail"], r.text
+    assert (await client.get("/v1/sites", headers=as_role("driver"))).status_code == 403
+
+    r = await client.post("/v1/stations/CP-1/reset", json={"kind": "Hard"}, headers=bearer(ADMIN_KEY))
+    assert r.status_code == 202, r.text
+    assert r.json()["issued_by"] == "api_key:admin"
+
+    r = await client.put("/v1/sites/depot", json=site | {"grid_limit_w": 25_000}, headers=as_role("site_operator"))
+    assert r.status_code == 200, r.text
+    assert (await client.get("/v1/sites/depot")).json()["grid_limit_w"] == 25_000
+
+    maintainer = as_role("maintainer", user_id="m-1")
+    r = await client.post("/v1/stations/CP-1/reset", json={"kind": "Soft"}, headers=maintainer)
+    assert r.status_code == 202 and r.json()["issued_by"] == "user:m-1", r.text
+    command = (await client.get(f"/v1/commands/{r.json()['command_id']}", headers=maintainer)).json()
+    assert command["issued_by"] == "user:m-1"
+    assert (await client.put("/v1/sites/depot", json=site, headers=maintainer)).status_code == 403
+    fleet = as_role("fleet_manager")
+    assert (await client.get("/v1/sites/depot", headers=fleet)).status_code == 200
+    assert (await client.post("/v1/sites/depot/green", json={}, headers=fleet)).status_code == 403
+    assert (await client.get("/v1/sites/depot")).json()["grid_limit_w"] == 25_000, "refused writes changed nothing"

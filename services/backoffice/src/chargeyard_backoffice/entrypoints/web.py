@@ -76,8 +76,8 @@ async def home(user: Me) -> Response:
 # --- dashboard -------------------------------------------------------------------------------------
 
 
-async def site_ids(request: Request) -> list[str]:
-    sites = await part(request, "sites", platform_of(request).json("energy-manager", "/v1/sites"))
+async def site_ids(request: Request, user: User) -> list[str]:
+    sites = await part(request, "sites", platform_of(request).json("energy-manager", "/v1/sites", token=user.token))
     found = [s["site_id"] for s in sites or []]
     default = settings_of(request).default_site_id
     return found or [default]
@@ -105,8 +105,8 @@ async def dashboard_data(request: Request, user: User, site_id: str, group_id: s
         part(
             request, "station status", platform.json("reporting", "/v1/reports/stations", params={"site_id": site_id})
         ),
-        part(request, "topology", platform.json("energy-manager", f"/v1/sites/{site_id}")),
-        part(request, "capacity", platform.json("energy-manager", f"/v1/sites/{site_id}/capacity")),
+        part(request, "topology", platform.json("energy-manager", f"/v1/sites/{site_id}", token=user.token)),
+        part(request, "capacity", platform.json("energy-manager", f"/v1/sites/{site_id}/capacity", token=user.token)),
         part(request, "plan", platform.json("scheduler", f"/v1/plans/{site_id}")),
         part(
             request,
@@ -129,7 +129,7 @@ async def dashboard_data(request: Request, user: User, site_id: str, group_id: s
     ]
     group = None
     if group_id:
-        groups = await part(request, "groups", platform.json("energy-manager", "/v1/groups"))
+        groups = await part(request, "groups", platform.json("energy-manager", "/v1/groups", token=user.token))
         group = next((g for g in groups or [] if g["group_id"] == group_id), None)
         if group is None:
             raise Rejected(404, "Unknown group", f"No group {group_id}: pick one of the energy manager's groups")
@@ -166,7 +166,8 @@ async def dashboard_data(request: Request, user: User, site_id: str, group_id: s
 @router.get("/dashboard")
 async def dashboard(request: Request, user: Me, site: SiteQuery = None, group: SiteQuery = None) -> Response:
     sites, groups = await asyncio.gather(
-        site_ids(request), part(request, "groups", platform_of(request).json("energy-manager", "/v1/groups"))
+        site_ids(request, user),
+        part(request, "groups", platform_of(request).json("energy-manager", "/v1/groups", token=user.token)),
     )
     site_id = site or sites[0]
     data = await dashboard_data(request, user, site_id, group)
@@ -189,8 +190,8 @@ async def stations_page(request: Request, user: Me) -> Response:
     stations, status, sites, rollouts = await asyncio.gather(
         part(request, "stations", platform.json("ocpp-gateway", "/v1/stations")),
         part(request, "station status", platform.json("reporting", "/v1/reports/stations")),
-        site_ids(request),
-        part(request, "firmware roll-outs", platform.json("energy-manager", "/v1/firmware-rollouts")),
+        site_ids(request, user),
+        part(request, "firmware roll-outs", platform.json("energy-manager", "/v1/firmware-rollouts", token=user.token)),
     )
     by_id = {s["station_id"]: s for s in status or []}
     tz = await time_zone_of(request, user, sites[0])
@@ -266,7 +267,7 @@ async def station_command(
         "POST",
         f"/v1/stations/{station_id}/{path}",
         json=body,
-        headers={"X-Operator": f"user:{user.id}"},
+        token=user.token,
     )
     command_id = response.json().get("command_id", "")
     return RedirectResponse(f"/stations/{station_id}?sent={command_id}", status_code=303)
@@ -286,7 +287,7 @@ async def remote_stop(
         "POST",
         f"/v1/stations/{station_id}/remote-stop",
         json={"transaction_id": transaction_id},
-        headers={"X-Operator": f"user:{user.id}"},
+        token=user.token,
     )
     command_id = response.json().get("command_id", "")
     return RedirectResponse(f"/stations/{station_id}?sent={command_id}", status_code=303)
@@ -321,7 +322,7 @@ async def create_rollout(
             raise bad("station_ids", "tick at least one station, or choose all stations of a site")
         body["station_ids"] = chosen
     created = await platform_of(request).call(
-        "energy-manager", "POST", "/v1/firmware-rollouts", json=body, headers={"X-Operator": f"user:{user.id}"}
+        "energy-manager", "POST", "/v1/firmware-rollouts", json=body, token=user.token
     )
     return RedirectResponse(f"/firmware/{created.json()['rollout_id']}", status_code=303)
 
@@ -332,7 +333,7 @@ async def rollout_page(
 ) -> Response:
     """A roll-out's progress per station; its table refreshes in place (htmx) as the stations report."""
     platform = platform_of(request)
-    rollout = await platform.json("energy-manager", f"/v1/firmware-rollouts/{rollout_id}")
+    rollout = await platform.json("energy-manager", f"/v1/firmware-rollouts/{rollout_id}", token=user.token)
     report = await part(
         request,
         "firmware status",
@@ -670,12 +671,12 @@ async def edit_driver(
 @router.get("/topology")
 async def topology_page(request: Request, user: Me, site: SiteQuery = None) -> Response:
     platform = platform_of(request)
-    sites = await site_ids(request)
+    sites = await site_ids(request, user)
     site_id = site or sites[0]
     topology, capacity, groups = await asyncio.gather(
-        part(request, "topology", platform.json("energy-manager", f"/v1/sites/{site_id}")),
-        part(request, "capacity", platform.json("energy-manager", f"/v1/sites/{site_id}/capacity")),
-        part(request, "groups", platform.json("energy-manager", "/v1/groups")),
+        part(request, "topology", platform.json("energy-manager", f"/v1/sites/{site_id}", token=user.token)),
+        part(request, "capacity", platform.json("energy-manager", f"/v1/sites/{site_id}/capacity", token=user.token)),
+        part(request, "groups", platform.json("energy-manager", "/v1/groups", token=user.token)),
         return_exceptions=True,
     )
     values = [None if isinstance(v, BaseException) else v for v in (topology, capacity, groups)]

@@ -10,12 +10,13 @@ from chargeyard_contracts import TopologyUpdated
 from chargeyard_contracts.base import PhaseRotation
 from chargeyard_platform.problems import Problem
 from chargeyard_platform.runtime import runtime_of
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..adapters.orm import circuits, sites, stations
 from ..adapters.topology import place_station, site_of_station, topology_of, upsert_site
 from ..control import apply_limits
+from .access import MANAGE, READ
 
 router = APIRouter(prefix="/v1", tags=["topology"])
 
@@ -113,7 +114,7 @@ async def _publish_topology(request: Request, site_id: str) -> TopologyUpdated:
     return topology
 
 
-@router.put("/sites/{site_id}", response_model=TopologyUpdated)
+@router.put("/sites/{site_id}", response_model=TopologyUpdated, dependencies=[Depends(MANAGE)])
 async def put_site(site_id: str, body: SiteBody, request: Request) -> TopologyUpdated:
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
@@ -121,7 +122,7 @@ async def put_site(site_id: str, body: SiteBody, request: Request) -> TopologyUp
     return await _publish_topology(request, site_id)
 
 
-@router.get("/sites", response_model=list[TopologyUpdated])
+@router.get("/sites", response_model=list[TopologyUpdated], dependencies=[Depends(READ)])
 async def list_sites(request: Request) -> list[TopologyUpdated]:
     runtime = runtime_of(request)
     async with runtime.db.sessions() as session:
@@ -130,7 +131,7 @@ async def list_sites(request: Request) -> list[TopologyUpdated]:
     return [t for t in found if t is not None]
 
 
-@router.get("/sites/{site_id}", response_model=TopologyUpdated)
+@router.get("/sites/{site_id}", response_model=TopologyUpdated, dependencies=[Depends(READ)])
 async def get_site(site_id: str, request: Request) -> TopologyUpdated:
     runtime = runtime_of(request)
     async with runtime.db.sessions() as session:
@@ -140,7 +141,12 @@ async def get_site(site_id: str, request: Request) -> TopologyUpdated:
     return topology
 
 
-@router.put("/sites/{site_id}/stations/{station_id}", response_model=TopologyUpdated, status_code=status.HTTP_200_OK)
+@router.put(
+    "/sites/{site_id}/stations/{station_id}",
+    response_model=TopologyUpdated,
+    status_code=status.HTTP_200_OK,
+    dependencies=[Depends(MANAGE)],
+)
 async def put_station(site_id: str, station_id: str, body: StationBody, request: Request) -> TopologyUpdated:
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
@@ -185,7 +191,7 @@ async def put_station(site_id: str, station_id: str, body: StationBody, request:
     return await _publish_topology(request, site_id)
 
 
-@router.delete("/sites/{site_id}/stations/{station_id}", response_model=TopologyUpdated)
+@router.delete("/sites/{site_id}/stations/{station_id}", response_model=TopologyUpdated, dependencies=[Depends(MANAGE)])
 async def delete_station(site_id: str, station_id: str, request: Request) -> TopologyUpdated:
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
@@ -197,7 +203,7 @@ async def delete_station(site_id: str, station_id: str, request: Request) -> Top
     return await _publish_topology(request, site_id)
 
 
-@router.put("/sites/{site_id}/circuits/{circuit_id}", response_model=TopologyUpdated)
+@router.put("/sites/{site_id}/circuits/{circuit_id}", response_model=TopologyUpdated, dependencies=[Depends(MANAGE)])
 async def put_circuit(site_id: str, circuit_id: str, body: CircuitBody, request: Request) -> TopologyUpdated:
     """A board or circuit with its limit, under a parent board or the grid connection."""
     runtime = runtime_of(request)

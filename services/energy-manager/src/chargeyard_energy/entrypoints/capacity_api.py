@@ -37,7 +37,7 @@ from chargeyard_contracts.energy import (
 from chargeyard_contracts.planning import PriceInterval
 from chargeyard_platform.problems import Problem
 from chargeyard_platform.runtime import Runtime, runtime_of
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -62,6 +62,7 @@ from ..control import apply_limits
 from ..domain.groups import Interval, hash_key
 from ..groups import ProfileRefused, audit, set_profile
 from ..handlers import store_building_reading
+from .access import MANAGE, PRIORITY, READ, Commander, Manager
 
 router = APIRouter(prefix="/v1")
 Current = Annotated[float, Field(ge=0)]
@@ -91,6 +92,7 @@ class BuildingLoadBody(_Body):
     status_code=status.HTTP_202_ACCEPTED,
     tags=["load management"],
     response_model=SiteCapacityUpdated,
+    dependencies=[Depends(MANAGE)],
 )
 async def post_building_load(site_id: str, body: BuildingLoadBody, request: Request) -> SiteCapacityUpdated:
     """A building meter reading (also accepted on the energy.building-load topic)."""
@@ -118,7 +120,12 @@ async def post_building_load(site_id: str, body: BuildingLoadBody, request: Requ
     return await get_capacity(site_id, request)
 
 
-@router.get("/sites/{site_id}/capacity", response_model=SiteCapacityUpdated, tags=["load management"])
+@router.get(
+    "/sites/{site_id}/capacity",
+    response_model=SiteCapacityUpdated,
+    tags=["load management"],
+    dependencies=[Depends(READ)],
+)
 async def get_capacity(site_id: str, request: Request) -> SiteCapacityUpdated:
     """The capacity last published for the site's plan, with the EVSEs counted as not obeying."""
     runtime = runtime_of(request)
@@ -150,7 +157,7 @@ class Group(GroupBody):
     group_id: str
 
 
-@router.put("/groups/{group_id}", response_model=Group, tags=["groups"])
+@router.put("/groups/{group_id}", response_model=Group, tags=["groups"], dependencies=[Depends(MANAGE)])
 async def put_group(group_id: str, body: GroupBody, request: Request) -> Group:
     runtime = runtime_of(request)
     now = runtime.clock.now()
@@ -198,7 +205,7 @@ async def _sites_of(session: AsyncSession, group_id: str) -> set[str]:
     return {r.site_id for r in rows}
 
 
-@router.get("/groups", response_model=list[Group], tags=["groups"])
+@router.get("/groups", response_model=list[Group], tags=["groups"], dependencies=[Depends(READ)])
 async def list_groups(request: Request) -> list[Group]:
     runtime = runtime_of(request)
     async with runtime.db.sessions() as session:
@@ -230,7 +237,13 @@ class PartyCreated(BaseModel):
     api_key: str = Field(description="Shown once: only its hash is kept")
 
 
-@router.post("/parties", response_model=PartyCreated, status_code=status.HTTP_201_CREATED, tags=["groups"])
+@router.post(
+    "/parties",
+    response_model=PartyCreated,
+    status_code=status.HTTP_201_CREATED,
+    tags=["groups"],
+    dependencies=[Depends(MANAGE)],
+)
 async def create_party(body: PartyBody, request: Request) -> PartyCreated:
     """A DSO, trader or local EMS with an API key scoped to groups."""
     runtime = runtime_of(request)
@@ -332,7 +345,9 @@ async def put_capacity_profile(
     return event
 
 
-@router.get("/groups/{group_id}/capacity-profile", response_model=CapacityProfile, tags=["groups"])
+@router.get(
+    "/groups/{group_id}/capacity-profile", response_model=CapacityProfile, tags=["groups"], dependencies=[Depends(READ)]
+)
 async def get_capacity_profile(group_id: str, request: Request) -> CapacityProfile:
     runtime = runtime_of(request)
     async with runtime.db.sessions() as session:
@@ -361,7 +376,7 @@ class AuditEntry(BaseModel):
     detail: dict[str, Any]
 
 
-@router.get("/groups/{group_id}/audit", response_model=list[AuditEntry], tags=["groups"])
+@router.get("/groups/{group_id}/audit", response_model=list[AuditEntry], tags=["groups"], dependencies=[Depends(READ)])
 async def get_audit(group_id: str, request: Request) -> list[AuditEntry]:
     """Every change (and refused attempt) by a third party, oldest first."""
     runtime = runtime_of(request)
@@ -398,12 +413,22 @@ async def _report(request: Request, group_id: str, kind: str) -> str:
     return str(found)
 
 
-@router.get("/groups/{group_id}/flexibility", response_model=CapacityFlexibilityReported, tags=["groups"])
+@router.get(
+    "/groups/{group_id}/flexibility",
+    response_model=CapacityFlexibilityReported,
+    tags=["groups"],
+    dependencies=[Depends(READ)],
+)
 async def get_flexibility(group_id: str, request: Request) -> CapacityFlexibilityReported:
     return CapacityFlexibilityReported.model_validate_json(await _report(request, group_id, "flexibility"))
 
 
-@router.get("/groups/{group_id}/allocation", response_model=CapacityAllocationReported, tags=["groups"])
+@router.get(
+    "/groups/{group_id}/allocation",
+    response_model=CapacityAllocationReported,
+    tags=["groups"],
+    dependencies=[Depends(READ)],
+)
 async def get_allocation(group_id: str, request: Request) -> CapacityAllocationReported:
     return CapacityAllocationReported.model_validate_json(await _report(request, group_id, "allocation"))
 
@@ -456,6 +481,7 @@ def _ordered(intervals: list[Any]) -> None:
     response_model=EnergyPricesPublished,
     status_code=status.HTTP_201_CREATED,
     tags=["energy"],
+    dependencies=[Depends(MANAGE)],
 )
 async def post_prices(site_id: SiteId, body: PriceBody, request: Request) -> EnergyPricesPublished:
     """Day-ahead or time-of-use prices per kWh, published on energy.prices for the scheduler."""
@@ -475,6 +501,7 @@ async def post_prices(site_id: SiteId, body: PriceBody, request: Request) -> Ene
     response_model=EnergyPricesPublished,
     status_code=status.HTTP_201_CREATED,
     tags=["energy"],
+    dependencies=[Depends(MANAGE)],
 )
 async def post_prices_csv(site_id: SiteId, request: Request, currency: str = "EUR") -> EnergyPricesPublished:
     """CSV import, one interval a line: `start,end,price_per_kwh[,renewable_share]` (a header line is
@@ -514,7 +541,11 @@ class GreenBody(_Body):
 
 
 @router.post(
-    "/sites/{site_id}/green", response_model=GreenEnergyPublished, status_code=status.HTTP_201_CREATED, tags=["energy"]
+    "/sites/{site_id}/green",
+    response_model=GreenEnergyPublished,
+    status_code=status.HTTP_201_CREATED,
+    tags=["energy"],
+    dependencies=[Depends(MANAGE)],
 )
 async def post_green(site_id: SiteId, body: GreenBody, request: Request) -> GreenEnergyPublished:
     """On-site PV production or forecast, grid renewable share or marginal emissions (energy.green)."""
@@ -536,6 +567,7 @@ class CommandAccepted(BaseModel):
     command_id: str
     station_id: str
     command: dict[str, Any]
+    issued_by: str = Field(description="Who sent it, as authenticated: user:<id> or api_key:<id>")
     outcome: str | None = None
     detail: str | None = None
 
@@ -583,7 +615,9 @@ async def _issue(request: Request, station_id: str, command: Any, issued_by: str
             raise Problem(404, "Station not found", f"Station {station_id} is not placed on any site")
         command_id = await _record(session, runtime, command, issued_by, now)
     runtime.wake_relay()
-    return CommandAccepted(command_id=command_id, station_id=station_id, command=command.model_dump(mode="json"))
+    return CommandAccepted(
+        command_id=command_id, station_id=station_id, command=command.model_dump(mode="json"), issued_by=issued_by
+    )
 
 
 @router.post(
@@ -592,10 +626,8 @@ async def _issue(request: Request, station_id: str, command: Any, issued_by: str
     status_code=status.HTTP_202_ACCEPTED,
     tags=["operator commands"],
 )
-async def reset(
-    station_id: str, body: ResetBody, request: Request, x_operator: Annotated[str, Header()] = "back-office"
-) -> CommandAccepted:
-    return await _issue(request, station_id, Reset(station_id=station_id, kind=body.kind), x_operator)
+async def reset(station_id: str, body: ResetBody, request: Request, caller: Commander) -> CommandAccepted:
+    return await _issue(request, station_id, Reset(station_id=station_id, kind=body.kind), caller.label)
 
 
 @router.post(
@@ -604,14 +636,12 @@ async def reset(
     status_code=status.HTTP_202_ACCEPTED,
     tags=["operator commands"],
 )
-async def availability(
-    station_id: str, body: AvailabilityBody, request: Request, x_operator: Annotated[str, Header()] = "back-office"
-) -> CommandAccepted:
+async def availability(station_id: str, body: AvailabilityBody, request: Request, caller: Commander) -> CommandAccepted:
     return await _issue(
         request,
         station_id,
         ChangeAvailability(station_id=station_id, evse_id=body.evse_id, operative=body.operative),
-        x_operator,
+        caller.label,
     )
 
 
@@ -621,14 +651,12 @@ async def availability(
     status_code=status.HTTP_202_ACCEPTED,
     tags=["operator commands"],
 )
-async def unlock(
-    station_id: str, body: UnlockBody, request: Request, x_operator: Annotated[str, Header()] = "back-office"
-) -> CommandAccepted:
+async def unlock(station_id: str, body: UnlockBody, request: Request, caller: Commander) -> CommandAccepted:
     return await _issue(
         request,
         station_id,
         UnlockConnector(station_id=station_id, evse_id=body.evse_id, connector_id=body.connector_id),
-        x_operator,
+        caller.label,
     )
 
 
@@ -642,13 +670,11 @@ class RemoteStopBody(_Body):
     status_code=status.HTTP_202_ACCEPTED,
     tags=["operator commands"],
 )
-async def remote_stop(
-    station_id: str, body: RemoteStopBody, request: Request, x_operator: Annotated[str, Header()] = "back-office"
-) -> CommandAccepted:
+async def remote_stop(station_id: str, body: RemoteStopBody, request: Request, caller: Commander) -> CommandAccepted:
     """Stop a running session (OCPP 1.6 RemoteStopTransaction, 2.0.1 RequestStopTransaction F03).
     Accepted means the station will stop it; the transaction's end follows on transaction.events."""
     return await _issue(
-        request, station_id, RemoteStop(station_id=station_id, transaction_id=body.transaction_id), x_operator
+        request, station_id, RemoteStop(station_id=station_id, transaction_id=body.transaction_id), caller.label
     )
 
 
@@ -717,9 +743,7 @@ def _check_location(location: str) -> None:
     status_code=status.HTTP_201_CREATED,
     tags=["operator commands"],
 )
-async def create_rollout(
-    body: FirmwareRolloutBody, request: Request, x_operator: Annotated[str, Header()] = "back-office"
-) -> FirmwareRollout:
+async def create_rollout(body: FirmwareRolloutBody, request: Request, caller: Manager) -> FirmwareRollout:
     """Schedule a firmware update on a chosen set of stations, or on every station of a site: one
     UpdateFirmware per station, sent now, to download at retrieve_at. Each station's answer is in
     `stations[].outcome`; its FirmwareStatusNotifications (Downloading ... Installed) go to
@@ -773,7 +797,7 @@ async def create_rollout(
                 site_id=body.site_id,
                 retries=body.retries,
                 retry_interval_s=body.retry_interval_s,
-                created_by=x_operator,
+                created_by=caller.label,
                 created_at=now,
             )
         )
@@ -788,7 +812,7 @@ async def create_rollout(
                 retries=body.retries,
                 retry_interval_s=body.retry_interval_s,
             )
-            command_id = await _record(session, runtime, command, x_operator, now, f"fw:{uuid.uuid4().hex}")
+            command_id = await _record(session, runtime, command, caller.label, now, f"fw:{uuid.uuid4().hex}")
             await session.execute(
                 firmware_rollout_stations.insert().values(
                     rollout_id=rollout_id, station_id=station_id, command_id=command_id, request_id=request_id
@@ -838,7 +862,9 @@ async def _rollouts(session: AsyncSession, query: sa.Select[Any]) -> list[Firmwa
     ]
 
 
-@router.get("/firmware-rollouts", response_model=list[FirmwareRollout], tags=["operator commands"])
+@router.get(
+    "/firmware-rollouts", response_model=list[FirmwareRollout], tags=["operator commands"], dependencies=[Depends(READ)]
+)
 async def list_rollouts(
     request: Request,
     site_id: str | None = None,
@@ -852,7 +878,12 @@ async def list_rollouts(
         return await _rollouts(session, query)
 
 
-@router.get("/firmware-rollouts/{rollout_id}", response_model=FirmwareRollout, tags=["operator commands"])
+@router.get(
+    "/firmware-rollouts/{rollout_id}",
+    response_model=FirmwareRollout,
+    tags=["operator commands"],
+    dependencies=[Depends(READ)],
+)
 async def get_rollout(rollout_id: str, request: Request) -> FirmwareRollout:
     async with runtime_of(request).db.sessions() as session:
         found = await _rollouts(session, sa.select(firmware_rollouts).where(firmware_rollouts.c.id == rollout_id))
@@ -861,7 +892,9 @@ async def get_rollout(rollout_id: str, request: Request) -> FirmwareRollout:
     return found[0]
 
 
-@router.get("/commands/{command_id}", response_model=CommandAccepted, tags=["operator commands"])
+@router.get(
+    "/commands/{command_id}", response_model=CommandAccepted, tags=["operator commands"], dependencies=[Depends(READ)]
+)
 async def get_command(command_id: str, request: Request) -> CommandAccepted:
     """An operator command and how it ended (from station.command-results)."""
     runtime = runtime_of(request)
@@ -875,6 +908,7 @@ async def get_command(command_id: str, request: Request) -> CommandAccepted:
         command_id=row.command_id,
         station_id=row.station_id,
         command=row.command,
+        issued_by=row.issued_by,
         outcome=row.outcome,
         detail=row.detail,
     )
@@ -892,7 +926,11 @@ class PriorityBody(_Body):
 
 
 @router.post(
-    "/priority-requests", response_model=PriorityRequested, status_code=status.HTTP_201_CREATED, tags=["priority"]
+    "/priority-requests",
+    response_model=PriorityRequested,
+    status_code=status.HTTP_201_CREATED,
+    tags=["priority"],
+    dependencies=[Depends(PRIORITY)],
 )
 async def request_priority(body: PriorityBody, request: Request) -> PriorityRequested:
     """A driver in a hurry. The granted priority is capped by the site's max_priority; the scheduler
@@ -930,7 +968,9 @@ async def request_priority(body: PriorityBody, request: Request) -> PriorityRequ
     return event
 
 
-@router.get("/priority-requests", response_model=list[PriorityRequested], tags=["priority"])
+@router.get(
+    "/priority-requests", response_model=list[PriorityRequested], tags=["priority"], dependencies=[Depends(READ)]
+)
 async def priority_history(
     request: Request, site_id: str | None = None, reservation_id: str | None = None
 ) -> list[PriorityRequested]:
