@@ -5,51 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from chargeyard_contracts import Envelope, StationCommandIssued, decode
 from chargeyard_contracts.energy import CapacityProfileRequested, PriorityRequested, ProfileInterval
-from chargeyard_devstack.testing import postgres_database, tansu
-from chargeyard_energy.bootstrap import bootstrap
-from chargeyard_energy.config import Settings
-from chargeyard_platform.bus import ensure_topics, envelope_json
-from chargeyard_platform.runtime import Runtime, create_app
-from energy_auth import JWT_SECRET, FakeApiKeys, as_role
+from chargeyard_platform.bus import envelope_json
+from chargeyard_platform.runtime import Runtime
 
 pytestmark = pytest.mark.integration
-
-
-@pytest_asyncio.fixture
-async def energy(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime, str]]:
-    with tansu(tmp_path) as broker:
-        await ensure_topics(broker.bootstrap)
-        async with postgres_database("cy_energy") as url:
-            settings = Settings(
-                database_url=url,
-                kafka_bootstrap_servers=broker.bootstrap,  # type: ignore[call-arg]
-                kafka_group_id=f"energy-{uuid.uuid4().hex[:6]}",
-                auto_place_stations=False,
-                jwt_secret=JWT_SECRET,  # type: ignore[arg-type]
-            )
-            runtime = bootstrap(settings, api_keys=FakeApiKeys())
-            app = create_app(runtime)
-            await runtime.start()
-            try:
-                async with httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app),
-                    base_url="http://energy",
-                    headers=as_role("administrator"),
-                ) as client:
-                    yield client, runtime, broker.bootstrap
-            finally:
-                await runtime.stop()
+Energy = tuple[httpx.AsyncClient, Runtime, str]
+"""The `energy` fixture (conftest.py): client, runtime, broker address."""
 
 
 async def a_site_with_a_group(client: httpx.AsyncClient) -> str:
@@ -83,7 +52,7 @@ def intervals(runtime: Runtime, *values: float, minutes: int = 15) -> list[dict[
 
 
 @pytest.mark.asyncio
-async def test_topology_is_validated_with_clear_errors(energy: tuple[httpx.AsyncClient, Runtime, str]) -> None:
+async def test_topology_is_validated_with_clear_errors(energy: Energy) -> None:
     client, _, _ = energy
     await a_site_with_a_group(client)
     r = await client.put("/v1/sites/depot/circuits/c1", json={"parent_id": "nowhere", "limit_a": 32})
@@ -118,7 +87,7 @@ async def test_topology_is_validated_with_clear_errors(energy: tuple[httpx.Async
 
 @pytest.mark.asyncio
 async def test_capacity_profiles_from_third_parties_are_checked_replaced_and_audited(
-    energy: tuple[httpx.AsyncClient, Runtime, str],
+    energy: Energy,
 ) -> None:
     client, runtime, bootstrap_servers = energy
     key = await a_site_with_a_group(client)
@@ -188,7 +157,7 @@ async def test_capacity_profiles_from_third_parties_are_checked_replaced_and_aud
 
 @pytest.mark.asyncio
 async def test_prices_priority_and_operator_commands_are_published(
-    energy: tuple[httpx.AsyncClient, Runtime, str],
+    energy: Energy,
 ) -> None:
     client, runtime, bootstrap_servers = energy
     await a_site_with_a_group(client)

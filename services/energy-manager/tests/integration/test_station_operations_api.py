@@ -6,52 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from chargeyard_contracts import Envelope, StationCommandIssued, decode
 from chargeyard_contracts.commands import CommandOutcome, StationCommandCompleted
-from chargeyard_devstack.testing import postgres_database, tansu
-from chargeyard_energy.bootstrap import bootstrap
-from chargeyard_energy.config import Settings
-from chargeyard_platform.bus import ensure_topics, envelope_json
-from chargeyard_platform.runtime import Runtime, create_app
-from energy_auth import ADMIN_KEY, JWT_SECRET, FakeApiKeys, a_token, as_role, bearer
+from chargeyard_platform.bus import envelope_json
+from chargeyard_platform.runtime import Runtime
+from energy_auth import ADMIN_KEY, a_token, as_role, bearer
 
 pytestmark = pytest.mark.integration
 Energy = tuple[httpx.AsyncClient, Runtime, str]
-
-
-@pytest_asyncio.fixture
-async def energy(tmp_path: Path) -> AsyncIterator[Energy]:
-    with tansu(tmp_path) as broker:
-        await ensure_topics(broker.bootstrap)
-        async with postgres_database("cy_energy_ops") as url:
-            settings = Settings(
-                database_url=url,
-                kafka_bootstrap_servers=broker.bootstrap,  # type: ignore[call-arg]
-                kafka_group_id=f"energy-{uuid.uuid4().hex[:6]}",
-                auto_place_stations=False,
-                jwt_secret=JWT_SECRET,  # type: ignore[arg-type]
-            )
-            runtime = bootstrap(settings, api_keys=FakeApiKeys())
-            app = create_app(runtime)
-            await runtime.start()
-            try:
-                async with httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app),
-                    base_url="http://energy",
-                    headers=as_role("administrator"),
-                ) as client:
-                    yield client, runtime, broker.bootstrap
-            finally:
-                await runtime.stop()
+"""The `energy` fixture (conftest.py): client, runtime, broker address."""
 
 
 async def a_site(client: httpx.AsyncClient, site_id: str, *station_ids: str) -> None:
