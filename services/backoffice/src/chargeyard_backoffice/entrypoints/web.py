@@ -494,18 +494,32 @@ CONNECTOR_TYPES = ("Type2", "Type1", "CCS2", "CCS1", "CHAdeMO")
 FormKey = Annotated[str, Form(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 
 
+Make = Annotated[str, Form(min_length=1, max_length=100)]
+Amount = Annotated[str, Form(max_length=20)]
+Phases = Annotated[int, Form(ge=1, le=3)]
+ConnectorType = Annotated[str, Form(pattern="^(" + "|".join(CONNECTOR_TYPES) + ")$")]
+Priority = Annotated[int, Form(ge=0, le=10)]
+ExternalRef = Annotated[str, Form(max_length=100)]
+Name = Annotated[str, Form(min_length=1, max_length=200)]
+Email = Annotated[str, Form(max_length=320)]
+Phone = Annotated[str, Form(max_length=40)]
+VehicleIds = Annotated[list[str] | None, Form()]
+FleetId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+
+
 def vehicle_body(
-    make: str,
-    model: str,
-    battery_kwh: str,
-    consumption_kwh_per_100km: str,
-    max_ac_power_kw: str,
-    phases: int,
-    connector_type: str,
-    priority: int,
-    external_ref: str,
+    make: Make,
+    model: Make,
+    battery_kwh: Amount,
+    consumption_kwh_per_100km: Amount,
+    max_ac_power_kw: Amount,
+    phases: Phases = 3,
+    connector_type: ConnectorType = "Type2",
+    priority: Priority = 0,
+    external_ref: ExternalRef = "",
 ) -> dict[str, Any]:
-    """The reservation API's vehicle fields from the form (kWh and kW as people type them)."""
+    """The reservation API's vehicle fields from the form (kWh and kW as people type them); a
+    dependency of the routes that create and edit a vehicle."""
     return {
         "make": make.strip(),
         "model": model.strip(),
@@ -521,7 +535,10 @@ def vehicle_body(
     }
 
 
-def driver_body(name: str, email: str, phone: str, vehicle_ids: list[str] | None, external_ref: str) -> dict[str, Any]:
+def driver_body(
+    name: Name, email: Email = "", phone: Phone = "", vehicle_ids: VehicleIds = None, external_ref: ExternalRef = ""
+) -> dict[str, Any]:
+    """The reservation API's driver fields from the form; a dependency like vehicle_body."""
     return {
         "name": name.strip(),
         "email": optional(email),
@@ -529,6 +546,10 @@ def driver_body(name: str, email: str, phone: str, vehicle_ids: list[str] | None
         "vehicle_ids": [v for v in (vehicle_ids or []) if v.strip()],
         "external_ref": optional(external_ref),
     }
+
+
+VehicleForm = Annotated[dict[str, Any], Depends(vehicle_body)]
+DriverForm = Annotated[dict[str, Any], Depends(driver_body)]
 
 
 async def save_changes(request: Request, user: User, path: str, body: dict[str, Any]) -> None:
@@ -542,46 +563,14 @@ async def save_changes(request: Request, user: User, path: str, body: dict[str, 
         await platform.call("reservation-api", "PATCH", path, token=user.token, json=changes)
 
 
-Make = Annotated[str, Form(min_length=1, max_length=100)]
-Amount = Annotated[str, Form(max_length=20)]
-Phases = Annotated[int, Form(ge=1, le=3)]
-ConnectorType = Annotated[str, Form(pattern="^(" + "|".join(CONNECTOR_TYPES) + ")$")]
-Priority = Annotated[int, Form(ge=0, le=10)]
-ExternalRef = Annotated[str, Form(max_length=100)]
-Name = Annotated[str, Form(min_length=1, max_length=200)]
-Email = Annotated[str, Form(max_length=320)]
-Phone = Annotated[str, Form(max_length=40)]
-VehicleIds = Annotated[list[str] | None, Form()]
-FleetId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
-
-
 @router.post("/fleet/vehicles")
 async def create_vehicle(
     request: Request,
     user: Me,
     idempotency_key: FormKey,
-    make: Make,
-    model: Make,
-    battery_kwh: Amount,
-    consumption_kwh_per_100km: Amount,
-    max_ac_power_kw: Amount,
-    phases: Phases = 3,
-    connector_type: ConnectorType = "Type2",
-    priority: Priority = 0,
-    external_ref: ExternalRef = "",
+    body: VehicleForm,
 ) -> Response:
     """A vehicle, through the reservation API (POST /v1/vehicles, fleet:write)."""
-    body = vehicle_body(
-        make,
-        model,
-        battery_kwh,
-        consumption_kwh_per_100km,
-        max_ac_power_kw,
-        phases,
-        connector_type,
-        priority,
-        external_ref,
-    )
     created = await platform_of(request).call(
         "reservation-api",
         "POST",
@@ -598,28 +587,9 @@ async def edit_vehicle(
     request: Request,
     user: Me,
     vehicle_id: FleetId,
-    make: Make,
-    model: Make,
-    battery_kwh: Amount,
-    consumption_kwh_per_100km: Amount,
-    max_ac_power_kw: Amount,
-    phases: Phases = 3,
-    connector_type: ConnectorType = "Type2",
-    priority: Priority = 0,
-    external_ref: ExternalRef = "",
+    body: VehicleForm,
 ) -> Response:
     """An existing vehicle, through the reservation API (PATCH /v1/vehicles/{id}, fleet:write)."""
-    body = vehicle_body(
-        make,
-        model,
-        battery_kwh,
-        consumption_kwh_per_100km,
-        max_ac_power_kw,
-        phases,
-        connector_type,
-        priority,
-        external_ref,
-    )
     await save_changes(request, user, f"/v1/vehicles/{vehicle_id}", body)
     return RedirectResponse(f"/fleet?changed={vehicle_id}", status_code=303)
 
@@ -629,15 +599,10 @@ async def create_driver(
     request: Request,
     user: Me,
     idempotency_key: FormKey,
-    name: Name,
-    email: Email = "",
-    phone: Phone = "",
-    vehicle_ids: VehicleIds = None,
-    external_ref: ExternalRef = "",
+    body: DriverForm,
 ) -> Response:
     """A driver, through the reservation API (POST /v1/drivers, fleet:write); the driver's app
     sign-in is made by an administrator (POST /v1/users)."""
-    body = driver_body(name, email, phone, vehicle_ids, external_ref)
     created = await platform_of(request).call(
         "reservation-api",
         "POST",
@@ -654,17 +619,11 @@ async def edit_driver(
     request: Request,
     user: Me,
     driver_id: FleetId,
-    name: Name,
-    email: Email = "",
-    phone: Phone = "",
-    vehicle_ids: VehicleIds = None,
-    external_ref: ExternalRef = "",
+    body: DriverForm,
 ) -> Response:
     """An existing driver, through the reservation API (PATCH /v1/drivers/{id}, fleet:write): the
     vehicles ticked replace the driver's list."""
-    await save_changes(
-        request, user, f"/v1/drivers/{driver_id}", driver_body(name, email, phone, vehicle_ids, external_ref)
-    )
+    await save_changes(request, user, f"/v1/drivers/{driver_id}", body)
     return RedirectResponse(f"/fleet?changed={driver_id}", status_code=303)
 
 
