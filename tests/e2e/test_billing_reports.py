@@ -66,8 +66,25 @@ async def test_a_charge_becomes_a_mixed_tariff_cdr_and_shows_in_every_report(sta
     async with httpx.AsyncClient(timeout=10, headers=stack.admin_headers) as client:
         try:
             await until("the station booted", lambda: _true(station.boot_accepted))
+            # A reservation, so the car charges under a plan: without one (an unknown card) it gets
+            # only what it draws before the station's first, empty, plan profile arrives.
+            now = datetime.now(UTC)
+            booked = await client.post(
+                f"{stack.url('reservation-api')}/v1/reservations",
+                json={
+                    "site_id": "site-1",
+                    "station_id": station_id,
+                    "arrival": now.isoformat(),
+                    "departure": (now + timedelta(hours=2)).isoformat(),
+                    "energy_wh": 20_000,
+                },
+            )
+            assert booked.status_code == 201, booked.text
             station.plug_in(1, Car(battery_wh=60_000, soc_percent=20, max_power_w=11_000), id_tag="E2EBILL")
-            await until("the car charges", lambda: _true(station.power_w(1) > 0))
+            plugged_wh = station.energy_wh(1)
+            # Energy flowing under the plan, not only power for an instant: on a loaded CI machine a
+            # car without a reservation drew under 1 Wh before its empty plan came, a CDR of 0 kWh.
+            await until("the car charges", lambda: _true(station.energy_wh(1) >= plugged_wh + 5))
             # The tariff is chosen when the session ends: a price change 6 s into this charge.
             boundary = datetime.now(UTC) + timedelta(seconds=6)
             local = boundary.astimezone(SITE_TZ)
@@ -83,8 +100,12 @@ async def test_a_charge_becomes_a_mixed_tariff_cdr_and_shows_in_every_report(sta
             }
             put = await client.put(f"{billing}/v1/tariffs/e2e-mixed", json=tariff)
             assert put.status_code in (200, 201), put.text
-            # Charge across the time-of-use boundary, then a few more meter values after it.
-            await asyncio.sleep(max(0.0, (boundary + timedelta(seconds=5) - datetime.now(UTC)).total_seconds()))
+            # Charge across the time-of-use boundary, then a few more meter values after it, with
+            # energy on both sides of it.
+            await asyncio.sleep(max(0.0, (boundary - datetime.now(UTC)).total_seconds()))
+            boundary_wh = station.energy_wh(1)
+            await asyncio.sleep(5)
+            await until("the car charges after the boundary", lambda: _true(station.energy_wh(1) >= boundary_wh + 5))
             station.unplug(1)
 
             async def session() -> dict[str, Any] | None:
