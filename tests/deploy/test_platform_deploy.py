@@ -42,11 +42,29 @@ def test_prod_refuses_a_placeholder_database_password(password: str) -> None:
 
 
 def test_prod_accepts_a_real_password_or_none() -> None:
-    BillingSettings(profile="prod", database_url=PG.format("w9f-Qa7-long-and-random"))  # type: ignore[arg-type]
+    # The prod profile also wants the reservation API's JWT key: billing checks its callers' tokens.
+    jwt_secret = "a-real-jwt-key-of-at-least-thirty-two-characters"
+    BillingSettings(
+        profile="prod",  # type: ignore[arg-type]
+        database_url=PG.format("w9f-Qa7-long-and-random"),
+        jwt_secret=jwt_secret,  # type: ignore[arg-type]
+    )
     BillingSettings(
         profile="prod",  # type: ignore[arg-type]
         database_url="postgresql+asyncpg://billing@db.example/chargeyard_billing",
+        jwt_secret=jwt_secret,  # type: ignore[arg-type]
     )
+
+
+def test_prod_refuses_billing_without_the_jwt_key() -> None:
+    with pytest.raises(ValidationError, match="jwt_secret"):
+        BillingSettings(profile="prod", database_url=PG.format("w9f-Qa7-long-and-random"))  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="32 characters"):
+        BillingSettings(
+            profile="prod",  # type: ignore[arg-type]
+            database_url=PG.format("w9f-Qa7-long-and-random"),
+            jwt_secret="too-short-but-not-a-placeholder",  # type: ignore[arg-type]
+        )
 
 
 class FlakyDatabase:

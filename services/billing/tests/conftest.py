@@ -16,7 +16,7 @@ from chargeyard_billing.bootstrap import SPEC
 from chargeyard_billing.entrypoints.api import router
 from chargeyard_contracts import Envelope
 from chargeyard_contracts.registry import topic_of
-from chargeyard_devstack.testing import database_url
+from chargeyard_devstack.testing import ADMIN_HEADERS, authenticator_for_tests, database_url
 from chargeyard_platform.bus import Context, Outbox
 from chargeyard_platform.clock import FixedClock
 from chargeyard_platform.db import Database
@@ -69,6 +69,10 @@ async def client(db: Database, clock: FixedClock) -> AsyncIterator[httpx.AsyncCl
     app = FastAPI()
     install_problem_handlers(app)
     app.include_router(router)
-    app.state.runtime = SimpleNamespace(db=db, clock=clock)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://billing") as c:
+    app.state.runtime = SimpleNamespace(db=db, clock=clock, state={"authenticator": authenticator_for_tests()})
+    # The administrator key, as the back office and the dev stack send credentials; the access
+    # tests take it off or replace it.
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://billing", headers=ADMIN_HEADERS
+    ) as c:
         yield c

@@ -48,6 +48,9 @@ BACKOFFICE = ServiceProcess("backoffice", "chargeyard_backoffice", "BACKOFFICE_"
 """The back office and driver app: web pages over the services' APIs (its own database holds the
 maintenance log), started beside them; not an event-driven service, so not in SERVICES."""
 
+# The services whose REST APIs take the reservation API's bearer tokens and API keys
+# (chargeyard_platform.auth): <PREFIX>JWT_SECRET and <PREFIX>RESERVATIONS_URL are set for them.
+CHECK_CALLERS = frozenset({"energy-manager", "ocpp-gateway", "scheduler", "billing", "reporting"})
 BACKOFFICE_UPSTREAMS = {
     "reservation-api": "RESERVATIONS_URL",
     "ocpp-gateway": "GATEWAY_URL",
@@ -152,8 +155,8 @@ class StackConfig:
     jwt_secret: str = field(
         default_factory=lambda: os.environ.get("CHARGEYARD_JWT_SECRET") or secrets.token_urlsafe(48)
     )
-    """The reservation API's key for bearer tokens, shared with the notifier and the energy manager,
-    which check them."""
+    """The reservation API's key for bearer tokens, shared with the services that check them (the
+    notifier and CHECK_CALLERS)."""
 
 
 class Stack:
@@ -212,11 +215,13 @@ class Stack:
             env["NOTIFIER_RESERVATIONS_URL"] = self.url("reservation-api")
             env["NOTIFIER_RESERVATIONS_API_KEY"] = self.config.admin_token
             env["NOTIFIER_JWT_SECRET"] = self.config.jwt_secret
-        if service.name == "energy-manager":
+        if service.name in CHECK_CALLERS:
             # Its REST API takes the reservation API's credentials: JWTs checked with the shared
-            # key, API keys (the administrator key included) asked of the reservation API.
-            env["ENERGY_RESERVATIONS_URL"] = self.url("reservation-api")
-            env["ENERGY_JWT_SECRET"] = self.config.jwt_secret
+            # key, API keys (the administrator key included) asked of the reservation API, if the
+            # stack runs one.
+            env[f"{p}JWT_SECRET"] = self.config.jwt_secret
+            if any(s.name == "reservation-api" for s in self.config.services):
+                env[f"{p}RESERVATIONS_URL"] = self.url("reservation-api")
         if service.name == "backoffice":
             for upstream, variable in BACKOFFICE_UPSTREAMS.items():
                 if any(s.name == upstream for s in self.config.services):

@@ -21,9 +21,11 @@ from typing import Annotated, Any, Literal, Protocol
 import httpx
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import Field, SecretStr, model_validator
 
 from .problems import Problem
 from .runtime import runtime_of
+from .settings import Profile, ServiceSettings
 from .tokens import TokenVerifier, looks_like_jwt
 
 # The reservation API's role names (services/reservation-api, domain/access.py).
@@ -127,6 +129,41 @@ class Authenticator:
         if caller is None:
             raise unauthorized("The API key is unknown or revoked")
         return caller
+
+
+class CallerSettings(ServiceSettings):
+    """A service's settings when its REST API takes the reservation API's credentials: with the
+    service's prefix, e.g. BILLING_JWT_SECRET and BILLING_RESERVATIONS_URL."""
+
+    # The reservation API issues the tokens: JWTs are checked here with its HS256 key (one secret,
+    # several readers), API keys by asking it (GET /v1/me), whose hashes only it holds.
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="The reservation API's HS256 key (RESERVATIONS_JWT_SECRET); unset: JWTs are refused"
+    )
+    jwt_issuer: str = "chargeyard-reservation-api"
+    reservations_url: str = Field(
+        default="http://127.0.0.1:8000", description="Base URL of the reservation API, which knows the API keys"
+    )
+    api_key_ttl_s: float = Field(
+        default=30.0, gt=0, description="How long the reservation API's answer about an API key is trusted"
+    )
+
+    @model_validator(mode="after")
+    def _caller_secret(self) -> CallerSettings:
+        self.refuse_placeholders(jwt_secret=None if self.jwt_secret is None else self.jwt_secret.get_secret_value())
+        if self.profile is Profile.PROD and self.jwt_secret is not None and len(self.jwt_secret) < 32:
+            raise ValueError("jwt_secret must have at least 32 characters in the prod profile")
+        return self
+
+
+def authenticator_for(settings: CallerSettings, api_keys: ApiKeys | None = None) -> Authenticator:
+    """The Authenticator a service's settings describe; `api_keys` replaces the reservation API in tests."""
+    secret = settings.jwt_secret
+    return Authenticator(
+        TokenVerifier(secret.get_secret_value(), settings.jwt_issuer) if secret else None,
+        api_keys or ReservationApiKeys(settings.reservations_url, ttl_s=settings.api_key_ttl_s),
+        secret_setting=f"{settings.model_config.get('env_prefix', '')}JWT_SECRET",
+    )
 
 
 bearer = HTTPBearer(auto_error=False, description="A JWT from the reservation API's POST /v1/auth/token, or an API key")

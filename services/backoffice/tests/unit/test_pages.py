@@ -140,6 +140,9 @@ PUSHED = (
 """What the notifier's push stream sends (sse-starlette writes CRLF line ends)."""
 
 
+CHECK_TOKENS = {8001, 8002, 8003, 8005, 8006}
+
+
 class Services:
     """Canned answers by "service-port path"; anything else is that service's 404 route."""
 
@@ -240,8 +243,9 @@ class Services:
         if port in self.down:
             raise httpx.ConnectError("connection refused", request=request)
         key = f"{port} {request.url.path}"
-        if port == 8003 and request.headers.get("authorization") != "Bearer jwt":
-            # The energy manager takes the signed-in user's token, as the reservation API does.
+        if port in CHECK_TOKENS and request.headers.get("authorization") != "Bearer jwt":
+            # The gateway, scheduler, energy manager, billing and reporting take the signed-in
+            # user's token, as the reservation API does.
             return httpx.Response(401, json={"title": "Unauthorized", "detail": "Send Authorization: Bearer"})
         if key == "8004 /v1/stream":
             self.streams.append(request)
@@ -834,3 +838,30 @@ def test_a_push_stream_without_the_notifier_is_a_503(client: TestClient, service
     services.down.add(8004)
     assert client.get("/app/notifications/stream?after=1").status_code == 503
     assert client.get("/app").status_code == 200, "the app works without its notifications"
+
+
+def test_a_driver_watches_a_session_whose_billing_is_not_for_drivers(
+    client: TestClient, services: Services, settings: Settings
+) -> None:
+    """Billing answers a driver's token with 403 (reporting, which gives the power, does not): that
+    part says "not available", the rest of the page (the reservation API's delivered energy) is shown."""
+    as_driver(services)
+    services.answers["8000 /v1/reservations/7f1c2d9e-0000-4000-8000-000000000001"] = a_reservation(
+        status="charging", delivered_wh=4_200
+    )
+    original: Callable[[httpx.Request], httpx.Response] = services.__call__
+    asked: list[str] = []
+
+    def refusing(request: httpx.Request) -> httpx.Response:
+        if request.url.port == 8005:
+            asked.append(request.headers.get("authorization", ""))
+            forbidden = {"title": "Forbidden", "detail": "Only administrator may read; this caller has driver"}
+            return httpx.Response(403, json=forbidden)
+        return original(request)
+
+    with TestClient(bootstrap(settings, transport=httpx.MockTransport(refusing))) as c:
+        c.cookies.set("cy_session", "jwt")
+        page = c.get("/app/sessions/7f1c2d9e-0000-4000-8000-000000000001")
+    assert page.status_code == 200, page.text[-400:]
+    assert asked == ["Bearer jwt"], "asked with the driver's own token"
+    assert "4.2" in page.text

@@ -2,6 +2,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 from chargeyard_contracts.registry import BILLING
+from chargeyard_platform.auth import ApiKeys, authenticator_for
 from chargeyard_platform.clock import Clock
 from chargeyard_platform.db import Database
 from chargeyard_platform.runtime import Runtime, ServiceSpec, build_runtime
@@ -25,5 +26,8 @@ def bootstrap(
     clock: Clock | None = None,
     db: Database | None = None,
     producer: AIOKafkaProducer | None = None,
+    api_keys: ApiKeys | None = None,
 ) -> Runtime:
-    return build_runtime(SPEC, settings, clock=clock, db=db, producer=producer)
+    runtime = build_runtime(SPEC, settings, clock=clock, db=db, producer=producer)
+    runtime.state["authenticator"] = authenticator_for(settings, api_keys)
+    return runtime

@@ -11,6 +11,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 from chargeyard_contracts.commands import StationCommandIssued
 from chargeyard_contracts.registry import GATEWAY
+from chargeyard_platform.auth import ApiKeys, authenticator_for
 from chargeyard_platform.clock import Clock, SystemClock
 from chargeyard_platform.db import Database
 from chargeyard_platform.runtime import Runtime, ServiceSpec, build_runtime
@@ -99,6 +100,7 @@ def bootstrap(
     clock: Clock | None = None,
     db: Database | None = None,
     producer: AIOKafkaProducer | None = None,
+    api_keys: ApiKeys | None = None,
 ) -> Runtime:
     wiring = _Wiring()
     # 57 characters at most: it names the instance's PostgreSQL session (application_name, 63).
@@ -120,6 +122,9 @@ def bootstrap(
         ],
     )
     runtime = build_runtime(spec, settings, clock=clock, db=db, producer=producer)
+    # The REST API (/v1/stations) takes the reservation API's credentials; the OCPP websocket
+    # server does not: stations authenticate with their own security profiles.
+    runtime.state["authenticator"] = authenticator_for(settings, api_keys)
     signals: Signals = (
         PgSignals(settings.database_url, instance_id) if runtime.db.is_postgres else NullSignals(instance_id)
     )

@@ -1,12 +1,13 @@
 from pathlib import Path
 from typing import Any
 
-from chargeyard_platform.settings import Profile, ServiceSettings
+from chargeyard_platform.auth import CallerSettings
+from chargeyard_platform.settings import Profile
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 
-class Settings(ServiceSettings):
+class Settings(CallerSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True)
 
     http_port: int = 8001

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 from chargeyard_devstack.stack import free_port
-from chargeyard_devstack.testing import tansu
+from chargeyard_devstack.testing import TEST_JWT_SECRET, as_role, tansu
 from chargeyard_gateway.bootstrap import bootstrap
 from chargeyard_gateway.config import Settings
 from chargeyard_platform.bus import ensure_topics
@@ -60,9 +60,16 @@ def gateway_settings(database_url: str, kafka: str, **changes: object) -> Settin
         "command_poll_interval_s": 0.2,
         "outbox_poll_interval_s": 0.05,
         "offline_grace_s": 1,
+        # The REST API checks the reservation API's JWTs (tests sign them with TEST_JWT_SECRET).
+        "jwt_secret": TEST_JWT_SECRET,
         **changes,
     }
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def operator() -> dict[str, str]:
+    """An administrator's headers for the REST API (/v1/stations), as the back office sends them."""
+    return as_role("administrator")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module", params=["sqlite", "postgres"])

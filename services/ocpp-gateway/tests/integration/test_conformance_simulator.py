@@ -29,7 +29,7 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
 from .conformance_kit import TIMEOUT, KafkaTap, a_station_id, for_station, issue, outcome
-from .conftest import gateway_settings
+from .conftest import gateway_settings, operator
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -99,7 +99,10 @@ async def journal(
 ) -> list[dict[str, Any]]:
     """The station's journal, once `until` holds (the journal is written behind the answers)."""
     transport = httpx.ASGITransport(app=create_app(gateway))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http, asyncio.timeout(30):
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://gw", headers=operator()) as http,
+        asyncio.timeout(30),
+    ):
         while True:
             entries: list[dict[str, Any]] = (
                 await http.get(f"/v1/stations/{station_id}/journal", params={"limit": 1000})

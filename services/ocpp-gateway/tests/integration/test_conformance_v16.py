@@ -30,6 +30,7 @@ from .conformance_kit import (
     publish,
     wire,
 )
+from .conftest import operator
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -268,7 +269,9 @@ async def test_the_journal_keeps_every_frame_with_vendor_codes(gateway: Runtime,
     finally:
         await close_node_station(station)
     app = create_app(gateway)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gw", headers=operator()
+    ) as http:
         for _ in range(300):
             entries = (await http.get(f"/v1/stations/{station_id}/journal")).json()
             if any(e["message_type"] == "CallError" for e in entries):

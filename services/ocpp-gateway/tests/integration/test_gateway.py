@@ -15,13 +15,14 @@ import pytest
 import websockets
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from chargeyard_contracts.commands import SchedulePeriod, SetChargingProfile, StationCommandIssued
+from chargeyard_devstack.testing import ADMIN_HEADERS, FakeApiKeys, as_role, bearer
 from chargeyard_gateway.bootstrap import bootstrap, gateway_of
 from chargeyard_platform.bus import envelope_json
 from chargeyard_platform.runtime import Runtime, create_app
 from ocpp import v16, v21, v201
 from ocpp.routing import on
 
-from .conftest import gateway_settings
+from .conftest import gateway_settings, operator
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -373,7 +374,9 @@ async def test_unknown_stations_are_rejected_until_registered(topics: str, tmp_p
         assert refused.value.response.status_code == 404
 
         app = create_app(runtime)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gw", headers=operator()
+        ) as http:
             assert (await http.get(f"/v1/stations/{station_id}")).status_code == 404
             created = await http.put(f"/v1/stations/{station_id}", json={"accepted": False})
             assert created.status_code == 201 and created.json()["accepted"] is False
@@ -388,6 +391,48 @@ async def test_unknown_stations_are_rejected_until_registered(topics: str, tmp_p
                 listed = (await http.get("/v1/stations")).json()
                 assert [s["id"] for s in listed] == [station_id] and listed[0]["vendor"] == "Acme"
                 assert listed[0]["connected"] is True
+    finally:
+        await runtime.stop()
+
+
+async def test_the_rest_api_wants_credentials_and_the_ocpp_server_does_not(topics: str, tmp_path: Any) -> None:
+    """/v1/stations takes the reservation API's credentials (roles as the README says); a station
+    still connects and boots with none, its security profile being its own."""
+    runtime = bootstrap(
+        gateway_settings(f"sqlite+aiosqlite:///{tmp_path / 'access.db'}", topics, auto_register_unknown=False),
+        api_keys=FakeApiKeys(),
+    )
+    await runtime.start()
+    try:
+        station_id = a_station_id("ACL")
+        path = f"/v1/stations/{station_id}"
+        transport = httpx.ASGITransport(app=create_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+            for method in ("GET", "PUT"):
+                missing = await http.request(method, path, json={"accepted": True} if method == "PUT" else None)
+                assert missing.status_code == 401, (method, missing.text)
+            assert (await http.get("/v1/stations", headers=bearer("cy_not-a-key"))).status_code == 401
+            for role in ("driver", "partner", "maintainer", "fleet_manager"):
+                taken = await http.put(path, json={"security_profile": 1, "password": "x" * 24}, headers=as_role(role))
+                assert taken.status_code == 403, (role, taken.text)
+            assert (await http.get("/v1/stations", headers=as_role("driver"))).status_code == 403
+            # None of the refused PUTs registered it: the station is still unknown.
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                async with connected(Station16, runtime, station_id, "ocpp1.6"):
+                    pass
+            assert refused.value.response.status_code == 404
+
+            created = await http.put(path, json={"accepted": True}, headers=ADMIN_HEADERS)
+            assert created.status_code == 201, created.text
+            boot = v16.call.BootNotification(charge_point_vendor="Acme", charge_point_model="A1")
+            async with connected(Station16, runtime, station_id, "ocpp1.6") as station:
+                assert (await station.call(boot)).status == "Accepted"
+            for role in ("site_operator", "maintainer", "fleet_manager"):
+                listed = await http.get("/v1/stations", headers=as_role(role))
+                assert listed.status_code == 200 and [s["id"] for s in listed.json()] == [station_id], role
+            journal = f"{path}/journal"
+            assert (await http.get(journal, headers=as_role("maintainer"))).status_code == 200
+            assert (await http.get(journal, headers=as_role("fleet_manager"))).status_code == 403
     finally:
         await runtime.stop()
 

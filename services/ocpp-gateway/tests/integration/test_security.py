@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from ocpp import v16
 
-from .conftest import free_port, gateway_settings
+from .conftest import free_port, gateway_settings, operator
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -176,7 +176,9 @@ async def secure(topics: str, pki: Pki) -> AsyncIterator[Runtime]:
 
 @contextlib.asynccontextmanager
 async def api(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://gw") as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://gw", headers=operator()
+    ) as c:
         yield c
 
 

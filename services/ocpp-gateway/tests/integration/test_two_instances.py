@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from chargeyard_contracts.commands import SchedulePeriod, SetChargingProfile, StationCommandIssued
 from chargeyard_contracts.registry import GATEWAY, TOPICS
 from chargeyard_devstack.stack import ServiceProcess, Stack, StackConfig, free_port
-from chargeyard_devstack.testing import postgres_database, tansu
+from chargeyard_devstack.testing import TEST_JWT_SECRET, as_role, postgres_database, tansu
 from chargeyard_platform.bus import ensure_topics, envelope_json
 from chargeyard_simulator import Car, ScaledClock, Station, StationConfig
 
@@ -175,6 +175,7 @@ async def gateways(run_dir: Path, kafka_port: int, database_url: str) -> AsyncIt
                 "GATEWAY_PING_INTERVAL_S": "2",
                 "GATEWAY_PING_TIMEOUT_S": "2",
                 "GATEWAY_LOG_LEVEL": "INFO",
+                "GATEWAY_JWT_SECRET": TEST_JWT_SECRET,
             },
         )
     )
@@ -232,7 +233,7 @@ async def test_two_instances_share_the_fleet_and_survive_a_kill(tmp_path: Path) 
 async def run_scenario(stack: Stack, ports: dict[str, int], kafka: str, database_url: str) -> None:
     # Credentials live in the shared database: registered through A, checked by both (prod profile).
     passwords = {f"TWO-{v}-{i}-{uuid.uuid4().hex[:4]}": secrets.token_hex(12) for i, v in enumerate(["16", "201"] * 3)}
-    async with httpx.AsyncClient(base_url=stack.url(A.name), timeout=10) as http:
+    async with httpx.AsyncClient(base_url=stack.url(A.name), timeout=10, headers=as_role("site_operator")) as http:
         for station_id, password in passwords.items():
             created = await http.put(f"/v1/stations/{station_id}", json={"security_profile": 1, "password": password})
             assert created.status_code == 201, created.text

@@ -1,9 +1,9 @@
-from chargeyard_platform.settings import ServiceSettings
+from chargeyard_platform.auth import CallerSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 
-class Settings(ServiceSettings):
+class Settings(CallerSettings):
     model_config = SettingsConfigDict(env_prefix="REPORTING_", extra="ignore", frozen=True)
 
     http_port: int = 8006

@@ -25,7 +25,7 @@ from chargeyard_contracts.stations import (
     StationEventReported,
     TransactionEventKind,
 )
-from chargeyard_devstack.testing import postgres_database, tansu
+from chargeyard_devstack.testing import ADMIN_HEADERS, FakeApiKeys, postgres_database, tansu
 from chargeyard_platform.bus import ensure_topics, envelope_json
 from chargeyard_platform.clock import FixedClock
 from chargeyard_platform.runtime import create_app
@@ -208,11 +208,13 @@ async def test_read_models_rebuild_from_the_retained_topics_into_an_empty_databa
                 kafka_bootstrap_servers=broker.bootstrap,  # type: ignore[call-arg]
                 kafka_group_id=f"reporting-rebuild-{uuid.uuid4().hex[:6]}",
             )
-            runtime = bootstrap(settings, clock=FixedClock(END))
+            runtime = bootstrap(settings, clock=FixedClock(END), api_keys=FakeApiKeys())
             app = create_app(runtime)
             await runtime.start()
             try:
-                async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as rebuilt:
+                async with httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://r", headers=ADMIN_HEADERS
+                ) as rebuilt:
                     deadline = time.monotonic() + 60
                     while (got := await all_reports(rebuilt)) != expected:
                         assert time.monotonic() < deadline, f"the rebuilt reports differ: {got}"

@@ -2,9 +2,9 @@
 
 Each call names the service it needs; a service that is down, or an endpoint it does not have yet,
 raises `Unavailable`, which pages show as "not available" for that part instead of failing whole.
-The reservation API authenticates the user; its bearer token is passed on to the services that
-check it too (the energy manager, the notifier), so they know who acts and what their roles allow.
-The platform's other read APIs are internal and reached without it."""
+The reservation API authenticates the user; its bearer token is passed on to every other service
+(the gateway, scheduler, energy manager, notifier, billing and reporting check it too), so they
+know who acts and what their roles allow."""
 
 from __future__ import annotations
 

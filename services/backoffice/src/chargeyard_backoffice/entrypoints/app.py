@@ -205,8 +205,8 @@ async def session_page(request: Request, user: Me, reservation_id: str) -> Respo
     energy_wh = r.get("delivered_wh")
     if r.get("assigned_station_id") and r["status"] in ("arrived", "charging"):
         stations, sessions = await asyncio.gather(
-            part(request, "power", platform.json("reporting", "/v1/reports/stations")),
-            part(request, "energy", platform.json("billing", "/v1/sessions")),
+            part(request, "power", platform.json("reporting", "/v1/reports/stations", token=user.token)),
+            part(request, "energy", platform.json("billing", "/v1/sessions", token=user.token)),
         )
         station = next((s for s in stations or [] if s["station_id"] == r["assigned_station_id"]), None)
         power_w = station.get("power_w") if station else None

@@ -131,11 +131,17 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
 
 
 async def part(request: Request, label: str, load: Any) -> Any:
-    """Load one part of a page; a service that is missing leaves that part "not available"."""
+    """Load one part of a page; a service that is missing, or that does not serve the user's role
+    (403), leaves that part "not available"."""
     try:
         return await load
     except Unavailable as missing:
         request.state.missing = [*getattr(request.state, "missing", []), f"{label} ({missing.service})"]
+        return None
+    except Rejected as refused:
+        if refused.status != 403:
+            raise
+        request.state.missing = [*getattr(request.state, "missing", []), f"{label} ({refused.detail})"]
         return None
 
 

@@ -103,11 +103,13 @@ async def dashboard_data(request: Request, user: User, site_id: str, group_id: s
     platform = platform_of(request)
     stations, topology, capacity, plan, booked = await asyncio.gather(
         part(
-            request, "station status", platform.json("reporting", "/v1/reports/stations", params={"site_id": site_id})
+            request,
+            "station status",
+            platform.json("reporting", "/v1/reports/stations", params={"site_id": site_id}, token=user.token),
         ),
         part(request, "topology", platform.json("energy-manager", f"/v1/sites/{site_id}", token=user.token)),
         part(request, "capacity", platform.json("energy-manager", f"/v1/sites/{site_id}/capacity", token=user.token)),
-        part(request, "plan", platform.json("scheduler", f"/v1/plans/{site_id}")),
+        part(request, "plan", platform.json("scheduler", f"/v1/plans/{site_id}", token=user.token)),
         part(
             request,
             "reservations",
@@ -134,7 +136,9 @@ async def dashboard_data(request: Request, user: User, site_id: str, group_id: s
         if group is None:
             raise Rejected(404, "Unknown group", f"No group {group_id}: pick one of the energy manager's groups")
         members = {f"{e['station_id']}/{e['evse_id']}" for e in group["evses"]}
-        everywhere = await part(request, "station status", platform.json("reporting", "/v1/reports/stations"))
+        everywhere = await part(
+            request, "station status", platform.json("reporting", "/v1/reports/stations", token=user.token)
+        )
         stations = [
             s | {"connectors": [c for c in s["connectors"] if f"{s['station_id']}/{c['evse_id']}" in members]}
             for s in everywhere or []
@@ -188,8 +192,8 @@ async def dashboard_live(request: Request, user: Me, site: SiteQuery = None, gro
 async def stations_page(request: Request, user: Me) -> Response:
     platform = platform_of(request)
     stations, status, sites, rollouts = await asyncio.gather(
-        part(request, "stations", platform.json("ocpp-gateway", "/v1/stations")),
-        part(request, "station status", platform.json("reporting", "/v1/reports/stations")),
+        part(request, "stations", platform.json("ocpp-gateway", "/v1/stations", token=user.token)),
+        part(request, "station status", platform.json("reporting", "/v1/reports/stations", token=user.token)),
         site_ids(request, user),
         part(request, "firmware roll-outs", platform.json("energy-manager", "/v1/firmware-rollouts", token=user.token)),
     )
@@ -214,9 +218,13 @@ async def stations_page(request: Request, user: Me) -> Response:
 async def station_page(request: Request, user: Me, station_id: str, sent: str | None = None) -> Response:
     platform = platform_of(request)
     station, journal, status = await asyncio.gather(
-        platform.json("ocpp-gateway", f"/v1/stations/{station_id}"),
-        part(request, "event history", platform.json("ocpp-gateway", f"/v1/stations/{station_id}/journal")),
-        part(request, "station status", platform.json("reporting", "/v1/reports/stations")),
+        platform.json("ocpp-gateway", f"/v1/stations/{station_id}", token=user.token),
+        part(
+            request,
+            "event history",
+            platform.json("ocpp-gateway", f"/v1/stations/{station_id}/journal", token=user.token),
+        ),
+        part(request, "station status", platform.json("reporting", "/v1/reports/stations", token=user.token)),
     )
     mine = next((s for s in status or [] if s["station_id"] == station_id), None)
     return render(
@@ -337,7 +345,9 @@ async def rollout_page(
     report = await part(
         request,
         "firmware status",
-        platform.json("reporting", "/v1/reports/events", params={"from": rollout["created_at"], "limit": 10_000}),
+        platform.json(
+            "reporting", "/v1/reports/events", params={"from": rollout["created_at"], "limit": 10_000}, token=user.token
+        ),
     )
     lines = firmware.progress(rollout, (report or {}).get("rows", []))
     template = "rollout_live.html" if request.headers.get("hx-request") else "rollout.html"
@@ -657,8 +667,8 @@ async def topology_page(request: Request, user: Me, site: SiteQuery = None) -> R
 async def tariffs_page(request: Request, user: Me) -> Response:
     platform = platform_of(request)
     tariffs, sessions = await asyncio.gather(
-        part(request, "tariffs", platform.json("billing", "/v1/tariffs")),
-        part(request, "charging sessions", platform.json("billing", "/v1/sessions")),
+        part(request, "tariffs", platform.json("billing", "/v1/tariffs", token=user.token)),
+        part(request, "charging sessions", platform.json("billing", "/v1/sessions", token=user.token)),
         return_exceptions=True,
     )
     values = [None if isinstance(v, BaseException) else v for v in (tariffs, sessions)]
@@ -694,7 +704,9 @@ async def reports_page(
 ) -> Response:
     platform = platform_of(request)
     params = report_params(site, start, to)
-    energy = await part(request, "energy report", platform.json("reporting", "/v1/reports/energy", params=params))
+    energy = await part(
+        request, "energy report", platform.json("reporting", "/v1/reports/energy", params=params, token=user.token)
+    )
     stations = [s for site_report in (energy or {}).get("sites", []) for s in site_report["stations"]]
     chart = {
         "labels": [s["station_id"] for s in stations],
@@ -721,7 +733,7 @@ async def energy_csv(
     request: Request, user: Me, site: SiteQuery = None, start: ReportTime = None, to: str | None = None
 ) -> Response:
     upstream = await platform_of(request).call(
-        "reporting", "GET", "/v1/reports/energy.csv", params=report_params(site, start, to)
+        "reporting", "GET", "/v1/reports/energy.csv", params=report_params(site, start, to), token=user.token
     )
     return Response(
         upstream.content,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import sqlalchemy as sa
+from chargeyard_platform.auth import ADMINISTRATOR, FLEET_MANAGER, SITE_OPERATOR, requires
 from chargeyard_platform.problems import Problem
 from chargeyard_platform.runtime import runtime_of
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from .. import views
@@ -17,10 +18,14 @@ from ..adapters.tariffs import put_tariff as put_tariff_row
 from ..domain.sessions import SessionStatus
 from ..statements import Statement, StatementBy, month_bounds, statement, statement_csv, statement_pdf
 
+# Who may: sessions, CDRs, statements and tariffs are read by administrators, site operators and
+# fleet managers (their drivers' costs); only administrators and site operators set tariffs and accounts.
+READ = requires({ADMINISTRATOR, SITE_OPERATOR, FLEET_MANAGER}, action="read sessions, tariffs, CDRs or statements")
+MANAGE = requires({ADMINISTRATOR, SITE_OPERATOR}, action="change tariffs or accounts")
 router = APIRouter(prefix="/v1", tags=["sessions"])
 
 
-@router.get("/sessions", response_model=list[views.SessionView])
+@router.get("/sessions", response_model=list[views.SessionView], dependencies=[Depends(READ)])
 async def list_sessions(
     request: Request,
     station_id: str | None = None,
@@ -32,7 +37,7 @@ async def list_sessions(
         return await views.list_sessions(session, station_id=station_id, status=status, limit=limit)
 
 
-@router.get("/sessions/{transaction_id}", response_model=views.SessionView)
+@router.get("/sessions/{transaction_id}", response_model=views.SessionView, dependencies=[Depends(READ)])
 async def get_session(transaction_id: str, request: Request) -> views.SessionView:
     runtime = runtime_of(request)
     async with runtime.db.sessions() as session:
@@ -47,7 +52,7 @@ async def get_session(transaction_id: str, request: Request) -> views.SessionVie
 TariffId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 
 
-@router.put("/tariffs/{tariff_id}", response_model=TariffView, tags=["tariffs"])
+@router.put("/tariffs/{tariff_id}", response_model=TariffView, tags=["tariffs"], dependencies=[Depends(MANAGE)])
 async def put_tariff(tariff_id: TariffId, body: TariffBody, request: Request, response: Response) -> TariffView:
     """Create or replace a tariff. A CDR keeps the tariff it was priced with."""
     runtime = runtime_of(request)
@@ -58,13 +63,13 @@ async def put_tariff(tariff_id: TariffId, body: TariffBody, request: Request, re
     return TariffView(**body.model_dump(), tariff_id=tariff_id, updated_at=now)
 
 
-@router.get("/tariffs", response_model=list[TariffView], tags=["tariffs"])
+@router.get("/tariffs", response_model=list[TariffView], tags=["tariffs"], dependencies=[Depends(READ)])
 async def list_tariffs(request: Request) -> list[TariffView]:
     async with runtime_of(request).db.sessions() as session:
         return await all_tariffs(session)
 
 
-@router.get("/tariffs/{tariff_id}", response_model=TariffView, tags=["tariffs"])
+@router.get("/tariffs/{tariff_id}", response_model=TariffView, tags=["tariffs"], dependencies=[Depends(READ)])
 async def get_tariff(tariff_id: str, request: Request) -> TariffView:
     async with runtime_of(request).db.sessions() as session:
         found = [t for t in await all_tariffs(session) if t.tariff_id == tariff_id]
@@ -84,7 +89,7 @@ class AccountBody(BaseModel):
     vehicle_id: str | None = Field(default=None, max_length=64, description="The company car the driver charges")
 
 
-@router.put("/accounts/{driver_id}", response_model=AccountBody, tags=["accounts"])
+@router.put("/accounts/{driver_id}", response_model=AccountBody, tags=["accounts"], dependencies=[Depends(MANAGE)])
 async def put_account(driver_id: TariffId, body: AccountBody, request: Request) -> AccountBody:
     """Tenant, user group (for tariffs), cost centre and vehicle (for statements) of a driver.
     Applies to CDRs made from now on, and to a CDR again if its session changes."""
@@ -104,7 +109,7 @@ async def put_account(driver_id: TariffId, body: AccountBody, request: Request) 
 # --- CDRs -------------------------------------------------------------------------------------
 
 
-@router.get("/cdrs", response_model=list[views.CdrRecord], tags=["cdrs"])
+@router.get("/cdrs", response_model=list[views.CdrRecord], tags=["cdrs"], dependencies=[Depends(READ)])
 async def list_cdrs(
     request: Request,
     status: Annotated[str | None, Query(pattern="^(priced|flagged)$")] = None,
@@ -120,7 +125,7 @@ async def list_cdrs(
         )
 
 
-@router.get("/cdrs/{cdr_id}", response_model=views.CdrRecord, tags=["cdrs"])
+@router.get("/cdrs/{cdr_id}", response_model=views.CdrRecord, tags=["cdrs"], dependencies=[Depends(READ)])
 async def get_cdr(cdr_id: str, request: Request) -> views.CdrRecord:
     async with runtime_of(request).db.sessions() as session:
         found = await views.get_cdr(session, cdr_id)
@@ -137,6 +142,7 @@ async def get_cdr(cdr_id: str, request: Request) -> views.CdrRecord:
     response_model=Statement,
     tags=["statements"],
     responses={200: {"content": {"text/csv": {}, "application/pdf": {}}}},
+    dependencies=[Depends(READ)],
 )
 async def get_statement(
     by: StatementBy,

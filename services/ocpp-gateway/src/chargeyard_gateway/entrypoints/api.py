@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from chargeyard_contracts.base import StationId
+from chargeyard_platform.auth import ADMINISTRATOR, MAINTAINER, OPERATOR_ROLES, SITE_OPERATOR, requires
 from chargeyard_platform.problems import Problem
 from chargeyard_platform.runtime import runtime_of
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..adapters.orm import connections, stations
@@ -18,6 +19,13 @@ from ..domain.admission import SecurityProfile
 from ..service_layer.credentials import set_credentials
 from ..service_layer.journal import Journal
 
+# Who may (the reservation API's roles): any operator role lists the stations; their OCPP journal
+# is for administrators, site operators and maintainers; setting a station's security profile and
+# password (which lets whoever knows it connect as the station) for administrators and site operators.
+# The OCPP websocket server is not behind these: stations authenticate with their security profiles.
+READ = requires(OPERATOR_ROLES, action="read stations")
+JOURNAL = requires({ADMINISTRATOR, SITE_OPERATOR, MAINTAINER}, action="read a station's OCPP journal")
+REGISTER = requires({ADMINISTRATOR, SITE_OPERATOR}, action="register stations or set their credentials")
 router = APIRouter(prefix="/v1/stations", tags=["stations"])
 StationPath = Annotated[StationId, Path(description="The station id of ws://HOST:9000/ocpp/{station_id}")]
 
@@ -75,14 +83,14 @@ def _query() -> sa.Select[Any]:
     )
 
 
-@router.get("", response_model=list[Station])
+@router.get("", response_model=list[Station], dependencies=[Depends(READ)])
 async def list_stations(request: Request) -> list[Station]:
     async with runtime_of(request).db.sessions() as session:
         rows = (await session.execute(_query().order_by(stations.c.id))).all()
     return [Station.of(r) for r in rows]
 
 
-@router.get("/{station_id}", response_model=Station)
+@router.get("/{station_id}", response_model=Station, dependencies=[Depends(READ)])
 async def get_station(request: Request, station_id: StationPath) -> Station:
     async with runtime_of(request).db.sessions() as session:
         row = (await session.execute(_query().where(stations.c.id == station_id))).first()
@@ -93,7 +101,12 @@ async def get_station(request: Request, station_id: StationPath) -> Station:
     return Station.of(row)
 
 
-@router.put("/{station_id}", response_model=Station, responses={201: {"model": Station}})
+@router.put(
+    "/{station_id}",
+    response_model=Station,
+    responses={201: {"model": Station}},
+    dependencies=[Depends(REGISTER)],
+)
 async def put_station(
     body: StationRegistration, request: Request, response: Response, station_id: StationPath
 ) -> Station:
@@ -180,7 +193,7 @@ class JournalEntry(BaseModel):
     frame: str = Field(description="The OCPP-J frame exactly as sent or received")
 
 
-@router.get("/{station_id}/journal", response_model=list[JournalEntry])
+@router.get("/{station_id}/journal", response_model=list[JournalEntry], dependencies=[Depends(JOURNAL)])
 async def get_journal(
     request: Request,
     station_id: StationPath,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
+from chargeyard_platform.auth import DRIVER, OPERATOR_ROLES, requires
 from chargeyard_platform.problems import Problem
 from chargeyard_platform.runtime import runtime_of
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -15,6 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .. import reports, views
 from ..config import Settings
 
+# Every report is for the operator roles. Drivers may read the stations' status and power only
+# (GET /v1/reports/stations: the driver app shows the power of the station they charge at).
+READ = requires(OPERATOR_ROLES, action="read reports")
+STATIONS = requires(OPERATOR_ROLES | {DRIVER}, action="read station status and power")
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
 From = Annotated[AwareDatetime | None, Query(alias="from", description="ISO 8601 with offset, inclusive")]
@@ -32,7 +37,7 @@ async def _energy(
         return await views.energy_report(session, site_id=site_id, start=start, end=end)
 
 
-@router.get("/energy", response_model=views.EnergyReport)
+@router.get("/energy", response_model=views.EnergyReport, dependencies=[Depends(READ)])
 async def energy(request: Request, site_id: SiteFilter = None, from_: From = None, to: To = None) -> views.EnergyReport:
     return await _energy(request, site_id, from_, to)
 
@@ -41,6 +46,7 @@ async def energy(request: Request, site_id: SiteFilter = None, from_: From = Non
     "/energy.csv",
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "site_id,station_id,energy_wh,from,to"}},
+    dependencies=[Depends(READ)],
 )
 async def energy_csv(request: Request, site_id: SiteFilter = None, from_: From = None, to: To = None) -> Response:
     report = await _energy(request, site_id, from_, to)
@@ -51,7 +57,7 @@ async def energy_csv(request: Request, site_id: SiteFilter = None, from_: From =
     )
 
 
-@router.get("/stations", response_model=list[views.StationView])
+@router.get("/stations", response_model=list[views.StationView], dependencies=[Depends(STATIONS)])
 async def station_report(request: Request, site_id: SiteFilter = None) -> list[views.StationView]:
     runtime = runtime_of(request)
     async with runtime.db.sessions() as session:
@@ -107,33 +113,33 @@ CSV: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/energy-delivered", response_model=reports.EnergyReport, responses=CSV)
+@router.get("/energy-delivered", response_model=reports.EnergyReport, responses=CSV, dependencies=[Depends(READ)])
 async def energy_delivered(request: Request, f: FiltersDep, format: Format = "json") -> Any:
     report = await _run(request, lambda s: reports.energy(s, f))
     return _answer("energy-delivered", report, report.rows, reports.EnergyRow, format)
 
 
-@router.get("/sessions", response_model=reports.SessionsReport, responses=CSV)
+@router.get("/sessions", response_model=reports.SessionsReport, responses=CSV, dependencies=[Depends(READ)])
 async def sessions(request: Request, f: FiltersDep, format: Format = "json") -> Any:
     report = await _run(request, lambda s: reports.sessions(s, f))
     return _answer("sessions", report, report.rows, reports.SessionRow, format)
 
 
-@router.get("/utilisation", response_model=reports.UtilisationReport, responses=CSV)
+@router.get("/utilisation", response_model=reports.UtilisationReport, responses=CSV, dependencies=[Depends(READ)])
 async def connector_utilisation(request: Request, f: FiltersDep, format: Format = "json") -> Any:
     now = runtime_of(request).clock.now()
     report = await _run(request, lambda s: reports.connector_utilisation(s, f, now))
     return _answer("utilisation", report, report.rows, reports.UtilisationRow, format)
 
 
-@router.get("/availability", response_model=reports.AvailabilityReport, responses=CSV)
+@router.get("/availability", response_model=reports.AvailabilityReport, responses=CSV, dependencies=[Depends(READ)])
 async def station_availability(request: Request, f: FiltersDep, format: Format = "json") -> Any:
     now = runtime_of(request).clock.now()
     report = await _run(request, lambda s: reports.station_availability(s, f, now))
     return _answer("availability", report, report.rows, reports.AvailabilityRow, format)
 
 
-@router.get("/co2", response_model=reports.Co2Report, responses=CSV)
+@router.get("/co2", response_model=reports.Co2Report, responses=CSV, dependencies=[Depends(READ)])
 async def co2_avoided(
     request: Request,
     f: FiltersDep,
@@ -156,13 +162,13 @@ async def co2_avoided(
     return _answer("co2", report, report.rows, reports.Co2Row, format)
 
 
-@router.get("/green-share", response_model=reports.GreenReport, responses=CSV)
+@router.get("/green-share", response_model=reports.GreenReport, responses=CSV, dependencies=[Depends(READ)])
 async def green_share(request: Request, f: FiltersDep, format: Format = "json") -> Any:
     report = await _run(request, lambda s: reports.green_share(s, f))
     return _answer("green-share", report, report.rows, reports.GreenRow, format)
 
 
-@router.get("/events", response_model=reports.EventsReport, responses=CSV)
+@router.get("/events", response_model=reports.EventsReport, responses=CSV, dependencies=[Depends(READ)])
 async def event_history(
     request: Request, f: FiltersDep, format: Format = "json", limit: Annotated[int, Query(ge=1, le=10_000)] = 1000
 ) -> Any:

@@ -1,16 +1,18 @@
-"""Read-only plan API."""
+"""Read-only plan API, for any operator role (the back office's dashboard)."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from chargeyard_contracts import ScheduleUpdated
+from chargeyard_platform.auth import OPERATOR_ROLES, requires
 from chargeyard_platform.problems import Problem
 from chargeyard_platform.runtime import runtime_of
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from ..adapters.orm import plans
 
-router = APIRouter(prefix="/v1", tags=["plans"])
+READ = requires(OPERATOR_ROLES, action="read charging plans")
+router = APIRouter(prefix="/v1", tags=["plans"], dependencies=[Depends(READ)])
 
 
 @router.get("/plans/{site_id}", response_model=ScheduleUpdated)
