@@ -23,12 +23,9 @@ from chargeyard_contracts import (
     decode,
 )
 from chargeyard_contracts.commands import CommandOutcome
-from chargeyard_devstack.testing import postgres_database, tansu
-from chargeyard_energy.bootstrap import bootstrap
-from chargeyard_energy.config import Settings
-from chargeyard_platform.bus import ensure_topics, envelope_json
-from chargeyard_platform.runtime import Runtime, create_app
-from energy_auth import JWT_SECRET, FakeApiKeys, as_role
+from chargeyard_platform.bus import envelope_json
+from chargeyard_platform.runtime import Runtime
+from energy_running import running_energy_manager
 from pydantic import BaseModel
 
 pytestmark = pytest.mark.integration
@@ -39,29 +36,9 @@ Q = timedelta(minutes=15)
 
 @pytest_asyncio.fixture
 async def energy(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime, str]]:
-    with tansu(tmp_path) as broker:
-        await ensure_topics(broker.bootstrap)
-        async with postgres_database("cy_energy") as url:
-            settings = Settings(
-                database_url=url,
-                kafka_bootstrap_servers=broker.bootstrap,  # type: ignore[call-arg]
-                kafka_group_id=f"energy-{uuid.uuid4().hex[:6]}",
-                auto_place_stations=False,
-                jwt_secret=JWT_SECRET,  # type: ignore[arg-type]
-                increase_delay_s=0,
-                watchdog_interval_s=3600,  # its routine pass would send it again too, only later
-            )
-            runtime = bootstrap(settings, api_keys=FakeApiKeys())
-            await runtime.start()
-            try:
-                async with httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=create_app(runtime)),
-                    base_url="http://energy",
-                    headers=as_role("administrator"),
-                ) as client:
-                    yield client, runtime, broker.bootstrap
-            finally:
-                await runtime.stop()
+    # Increases at once; the watchdog's routine pass would send the profile again too, only later.
+    async with running_energy_manager(tmp_path, increase_delay_s=0, watchdog_interval_s=3600) as running:
+        yield running
 
 
 async def plan_profile(consumer: AIOKafkaConsumer, station_id: str) -> StationCommandIssued:

@@ -14,9 +14,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from chargeyard_contracts import Envelope, StationCommandIssued, decode
 from chargeyard_contracts.commands import CommandOutcome, StationCommandCompleted
+from chargeyard_devstack.testing import TEST_ADMIN_KEY as ADMIN_KEY
+from chargeyard_devstack.testing import a_token, as_role, bearer
 from chargeyard_platform.bus import envelope_json
 from chargeyard_platform.runtime import Runtime
-from energy_auth import ADMIN_KEY, a_token, as_role, bearer
 
 pytestmark = pytest.mark.integration
 Energy = tuple[httpx.AsyncClient, Runtime, str]
