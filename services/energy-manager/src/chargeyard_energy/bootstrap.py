@@ -2,11 +2,10 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 from chargeyard_contracts.registry import ENERGY
-from chargeyard_platform.auth import ApiKeys, Authenticator, ReservationApiKeys
+from chargeyard_platform.auth import ApiKeys, authenticator_for
 from chargeyard_platform.clock import Clock
 from chargeyard_platform.db import Database
 from chargeyard_platform.runtime import Runtime, ServiceSpec, build_runtime
-from chargeyard_platform.tokens import TokenVerifier
 
 from .adapters.topology import topology_of, upsert_site
 from .background import reports, watchdog
@@ -55,9 +54,5 @@ def bootstrap(
         background=[watchdog, reports, *([seed_default_site] if settings.profile == "dev" else [])],
     )
     runtime = build_runtime(spec, settings, clock=clock, db=db, producer=producer)
-    runtime.state["authenticator"] = Authenticator(
-        TokenVerifier(settings.jwt_secret.get_secret_value(), settings.jwt_issuer) if settings.jwt_secret else None,
-        api_keys or ReservationApiKeys(settings.reservations_url, ttl_s=settings.api_key_ttl_s),
-        secret_setting="ENERGY_JWT_SECRET",
-    )
+    runtime.state["authenticator"] = authenticator_for(settings, api_keys)
     return runtime

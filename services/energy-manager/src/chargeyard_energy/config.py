@@ -1,28 +1,21 @@
 from __future__ import annotations
 
-from chargeyard_platform.settings import Profile, ServiceSettings
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from chargeyard_platform.auth import CallerSettings
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 
-class Settings(ServiceSettings):
+class Settings(CallerSettings):
     model_config = SettingsConfigDict(env_prefix="ENERGY_", extra="ignore", frozen=True, populate_by_name=True)
 
     http_port: int = 8003
 
-    # Who a caller is. The reservation API issues the tokens: JWTs are checked here with its HS256
-    # key (one secret, several readers), API keys by asking it (GET /v1/me), whose hashes only it holds.
+    # Who a caller is (chargeyard_platform.auth.CallerSettings); the reservation API's own variable
+    # for its key is read too.
     jwt_secret: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("ENERGY_JWT_SECRET", "RESERVATIONS_JWT_SECRET"),
         description="The reservation API's HS256 key (RESERVATIONS_JWT_SECRET); unset: JWTs are refused",
-    )
-    jwt_issuer: str = "chargeyard-reservation-api"
-    reservations_url: str = Field(
-        default="http://127.0.0.1:8000", description="Base URL of the reservation API, which knows the API keys"
-    )
-    api_key_ttl_s: float = Field(
-        default=30.0, gt=0, description="How long the reservation API's answer about an API key is trusted"
     )
     default_site_id: str = "site-1"
     default_site_time_zone: str = "Europe/Berlin"
@@ -66,10 +59,3 @@ class Settings(ServiceSettings):
         gt=0,
         description="Clock seconds after which fail-safe maxima follow the plans again",
     )
-
-    @model_validator(mode="after")
-    def _secrets(self) -> Settings:
-        self.refuse_placeholders(jwt_secret=None if self.jwt_secret is None else self.jwt_secret.get_secret_value())
-        if self.profile is Profile.PROD and self.jwt_secret is not None and len(self.jwt_secret) < 32:
-            raise ValueError("jwt_secret must have at least 32 characters in the prod profile")
-        return self

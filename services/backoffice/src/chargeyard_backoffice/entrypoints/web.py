@@ -562,6 +562,19 @@ VehicleForm = Annotated[dict[str, Any], Depends(vehicle_body)]
 DriverForm = Annotated[dict[str, Any], Depends(driver_body)]
 
 
+async def create_in_fleet(request: Request, user: User, path: str, body: dict[str, Any], key: str) -> Response:
+    """POST what the form holds (empty optional fields left out), once per Idempotency-Key."""
+    created = await platform_of(request).call(
+        "reservation-api",
+        "POST",
+        path,
+        token=user.token,
+        json={k: v for k, v in body.items() if v is not None},
+        headers={"Idempotency-Key": key},
+    )
+    return RedirectResponse(f"/fleet?created={created.json()['id']}", status_code=303)
+
+
 async def save_changes(request: Request, user: User, path: str, body: dict[str, Any]) -> None:
     """PATCH only what the form changed: the audit log then says what was edited, and a field
     nobody touched is not written back over a change made meanwhile elsewhere. An emptied
@@ -581,15 +594,7 @@ async def create_vehicle(
     body: VehicleForm,
 ) -> Response:
     """A vehicle, through the reservation API (POST /v1/vehicles, fleet:write)."""
-    created = await platform_of(request).call(
-        "reservation-api",
-        "POST",
-        "/v1/vehicles",
-        token=user.token,
-        json={k: v for k, v in body.items() if v is not None},
-        headers={"Idempotency-Key": idempotency_key},
-    )
-    return RedirectResponse(f"/fleet?created={created.json()['id']}", status_code=303)
+    return await create_in_fleet(request, user, "/v1/vehicles", body, idempotency_key)
 
 
 @router.post("/fleet/vehicles/{vehicle_id}")
@@ -613,15 +618,7 @@ async def create_driver(
 ) -> Response:
     """A driver, through the reservation API (POST /v1/drivers, fleet:write); the driver's app
     sign-in is made by an administrator (POST /v1/users)."""
-    created = await platform_of(request).call(
-        "reservation-api",
-        "POST",
-        "/v1/drivers",
-        token=user.token,
-        json={k: v for k, v in body.items() if v is not None},
-        headers={"Idempotency-Key": idempotency_key},
-    )
-    return RedirectResponse(f"/fleet?created={created.json()['id']}", status_code=303)
+    return await create_in_fleet(request, user, "/v1/drivers", body, idempotency_key)
 
 
 @router.post("/fleet/drivers/{driver_id}")

@@ -205,19 +205,27 @@ class Vehicle(BaseModel):
     created_at: datetime
 
 
+async def _refuse_taken_ref(
+    session: AsyncSession, table: sa.Table, what: str, tenant_id: str, ref: str | None, *, other_than: str | None = None
+) -> None:
+    """A fleet system's own id (external_ref) names one vehicle or driver per tenant: 409 naming it."""
+    if not ref:
+        return
+    query = sa.select(table.c.id).where(table.c.tenant_id == tenant_id).where(table.c.external_ref == ref)
+    if other_than is not None:
+        query = query.where(table.c.id != other_than)
+    if (await session.execute(query)).first():
+        raise Problem(
+            409,
+            f"{what.capitalize()} exists",
+            f"Another {what} has external_ref {ref} already",
+            errors=[{"field": "external_ref", "message": f"taken by another {what}", "type": "conflict"}],
+        )
+
+
 async def _insert_vehicle(session: AsyncSession, principal: Principal, body: VehicleRequest, now: datetime) -> Vehicle:
     tenant_id = target_tenant(principal, body.tenant_id)
-    if (
-        body.external_ref
-        and (
-            await session.execute(
-                sa.select(vehicles.c.id)
-                .where(vehicles.c.tenant_id == tenant_id)
-                .where(vehicles.c.external_ref == body.external_ref)
-            )
-        ).first()
-    ):
-        raise Problem(409, "Vehicle exists", f"A vehicle with external_ref {body.external_ref} exists already")
+    await _refuse_taken_ref(session, vehicles, "vehicle", tenant_id, body.external_ref)
     row = body.model_dump(exclude={"tenant_id"}) | {"id": str(uuid.uuid4()), "tenant_id": tenant_id, "created_at": now}
     await session.execute(vehicles.insert().values(**row))
     await audit(
@@ -284,23 +292,9 @@ async def change_vehicle(vehicle_id: str, body: VehicleChange, request: Request,
     async with runtime.db.transaction() as session:
         row = await _vehicle(session, principal, vehicle_id)
         values = body.model_dump(mode="json", exclude_unset=True)
-        ref = values.get("external_ref")
-        if ref and ref != row.external_ref:
-            taken = (
-                await session.execute(
-                    sa.select(vehicles.c.id)
-                    .where(vehicles.c.tenant_id == row.tenant_id)
-                    .where(vehicles.c.external_ref == ref)
-                    .where(vehicles.c.id != vehicle_id)
-                )
-            ).first()
-            if taken:
-                raise Problem(
-                    409,
-                    "Vehicle exists",
-                    f"Another vehicle has external_ref {ref} already",
-                    errors=[{"field": "external_ref", "message": "taken by another vehicle", "type": "conflict"}],
-                )
+        await _refuse_taken_ref(
+            session, vehicles, "vehicle", row.tenant_id, values.get("external_ref"), other_than=vehicle_id
+        )
         if values:
             await session.execute(vehicles.update().where(vehicles.c.id == vehicle_id).values(**values))
             await audit(
@@ -399,17 +393,7 @@ async def _insert_driver(
     session: AsyncSession, request: Request, principal: Principal, body: DriverRequest, now: datetime
 ) -> Driver:
     tenant_id = target_tenant(principal, body.tenant_id)
-    if (
-        body.external_ref
-        and (
-            await session.execute(
-                sa.select(drivers.c.id)
-                .where(drivers.c.tenant_id == tenant_id)
-                .where(drivers.c.external_ref == body.external_ref)
-            )
-        ).first()
-    ):
-        raise Problem(409, "Driver exists", f"A driver with external_ref {body.external_ref} exists already")
+    await _refuse_taken_ref(session, drivers, "driver", tenant_id, body.external_ref)
     await _check_vehicles(session, tenant_id, body.vehicle_ids)
     row = body.model_dump(exclude={"tenant_id"}) | {
         "id": str(uuid.uuid4()),
@@ -500,23 +484,9 @@ async def change_driver(driver_id: str, body: DriverChange, request: Request, pr
         if row.erased_at is not None:
             raise Problem(409, "Driver erased", f"Driver {driver_id} was erased; an erased driver is not changed")
         values = body.model_dump(mode="json", exclude_unset=True)
-        ref = values.get("external_ref")
-        if ref and ref != row.external_ref:
-            taken = (
-                await session.execute(
-                    sa.select(drivers.c.id)
-                    .where(drivers.c.tenant_id == row.tenant_id)
-                    .where(drivers.c.external_ref == ref)
-                    .where(drivers.c.id != driver_id)
-                )
-            ).first()
-            if taken:
-                raise Problem(
-                    409,
-                    "Driver exists",
-                    f"Another driver has external_ref {ref} already",
-                    errors=[{"field": "external_ref", "message": "taken by another driver", "type": "conflict"}],
-                )
+        await _refuse_taken_ref(
+            session, drivers, "driver", row.tenant_id, values.get("external_ref"), other_than=driver_id
+        )
         if "vehicle_ids" in values:
             values["vehicle_ids"] = list(dict.fromkeys(values["vehicle_ids"]))
             await _check_vehicles(session, row.tenant_id, values["vehicle_ids"])
