@@ -11,7 +11,9 @@ One scenario per run, result as one JSON object on stdout:
    *intended* send time, so a backed-up server is not flattered by coordinated omission);
 5. optionally a reconnect storm: every socket dropped at once, every station reconnecting at once
    (failed attempts retried after 1 s + jitter, like a station's back-off), done when each has
-   had a Heartbeat answered on its new socket.
+   had a Heartbeat answered on its new socket; a station asked by the gateway's re-sync
+   (TriggerMessage) sends its StatusNotification too, as a real one does, and the storm waits
+   for those answers.
 
 The traffic mix is nine MeterValues (energy register, power, per-phase current and voltage, SoC)
 to one Heartbeat. Everything is bounded: the phases by time, the storm by --storm-deadline-s.
@@ -124,6 +126,8 @@ class Clock:
 
 
 CLOCK = Clock()
+TRIGGERED_ANSWERED: list[float] = []
+"""When each triggered StatusNotification was answered (perf_counter)."""
 
 
 @dataclass
@@ -173,6 +177,8 @@ class Station:
         self.seq = 0
         self.energy_wh = random.randint(0, 100_000)
         self.last_call = time.monotonic()
+        self.calling = asyncio.Lock()
+        self.triggered: set[asyncio.Task[None]] = set()
 
     async def connect(self, open_timeout: float) -> None:
         # No permessage-deflate: stations on a LAN rarely offer it and it costs ~40 KB per socket.
@@ -194,6 +200,10 @@ class Station:
                 if msg[0] == 2:  # a call from the central system: answer at once
                     body = _ANSWERS.get(msg[2], '{"status":"Accepted"}')
                     await ws.send(f'[3,"{msg[1]}",{body}]')
+                    if msg[2] == "TriggerMessage" and msg[3].get("requestedMessage") == "StatusNotification":
+                        # OCPP 1.6 §5.17: having accepted, the station sends the message asked for
+                        # (the gateway's re-sync after a reconnect asks every station at once).
+                        self._triggered(msg[3].get("connectorId", 1))
                 else:
                     future = self.pending.pop(msg[1], None)
                     if future is not None and not future.done():
@@ -206,7 +216,28 @@ class Station:
                     future.set_exception(ConnectionError("closed"))
             self.pending.clear()
 
+    def _triggered(self, connector_id: int) -> None:
+        async def send() -> None:
+            with contextlib.suppress(Exception):
+                answer = await self.call(
+                    "StatusNotification",
+                    f'{{"connectorId":{connector_id},"errorCode":"NoError","status":"Available",'
+                    f'"timestamp":"{CLOCK.now()}"}}',
+                )
+                if answer[0] == 3:
+                    TRIGGERED_ANSWERED.append(time.perf_counter())
+
+        task = asyncio.create_task(send())
+        self.triggered.add(task)
+        task.add_done_callback(self.triggered.discard)
+
     async def call(self, action: str, payload: str, intended: float | None = None, timeout: float = 60.0) -> list[Any]:
+        # One outstanding call per station (OCPP-J §4.1.1): a triggered StatusNotification and
+        # the station's own next call take turns.
+        async with self.calling:
+            return await self._call(action, payload, intended, timeout)
+
+    async def _call(self, action: str, payload: str, intended: float | None, timeout: float) -> list[Any]:
         assert self.ws is not None
         self.seq += 1
         uid = str(self.seq)
@@ -356,8 +387,19 @@ async def storm(stations: list[Station], deadline_s: float) -> dict[str, Any]:
                     station.abort()
                 await asyncio.sleep(1.0 + random.random())
 
+    TRIGGERED_ANSWERED.clear()
     await asyncio.gather(*(reattach(s) for s in stations))
+    # The gateway's re-sync follows the reconnect (TriggerMessage, then each station reports its
+    # status): wait for those answers too, until none came for 2 s (a server that re-syncs
+    # nothing, such as the bare one, costs 2 s) or the deadline, so the storm's CPU holds them.
+    quiet_since, seen = time.perf_counter(), -1
+    while time.perf_counter() - start < deadline_s and time.perf_counter() - quiet_since < 2.0:
+        busy = any(s.triggered for s in stations)
+        if busy or len(TRIGGERED_ANSWERED) != seen:
+            quiet_since, seen = time.perf_counter(), len(TRIGGERED_ANSWERED)
+        await asyncio.sleep(0.2)
     attached.sort()
+    status = sorted(TRIGGERED_ANSWERED)
     return {
         "stations": len(stations),
         "attached": len(attached),
@@ -365,6 +407,8 @@ async def storm(stations: list[Station], deadline_s: float) -> dict[str, Any]:
         "all_attached_s": round(attached[-1], 2) if len(attached) == len(stations) else None,
         "p50_attached_s": round(attached[len(attached) // 2], 2) if attached else None,
         "failed_attempts": dict(failures.most_common()),
+        "status_notifications_answered": len(status),
+        "last_status_answered_s": round(status[-1] - start, 2) if status else None,
     }
 
 

@@ -461,14 +461,15 @@ def table(report: dict[str, Any]) -> str:
         lines += [
             "",
             "| reconnect storm | server | re-attached | all within s | half within s | connect attempts "
-            "| server CPU % | server CPU s |",
-            "|---:|---|---:|---:|---:|---:|---:|---:|",
+            "| triggered StatusNotifications answered | last one at s | server CPU % | server CPU s |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in storms:
             st = r["storm"]
             lines.append(
                 f"| {st['stations']:,} | {r['server']} | {st['attached']:,} | {st['all_attached_s']} "
-                f"| {st['p50_attached_s']} | {st['attempts']:,} | {st['cpu']['server']} "
+                f"| {st['p50_attached_s']} | {st['attempts']:,} | {st.get('status_notifications_answered', '-')} "
+                f"| {st.get('last_status_answered_s') or '-'} | {st['cpu']['server']} "
                 f"| {st.get('cpu_s', {}).get('server', '-')} |"
             )
     lines += ["", "rated steps (offered -> achieved msg/s, p50/p99 ms):"]

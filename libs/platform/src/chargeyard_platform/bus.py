@@ -59,11 +59,20 @@ class Outbox:
         return envelope
 
     async def add_many(self, session: AsyncSession, payloads: Sequence[BaseModel]) -> list[Envelope]:
-        """Many events in one INSERT (executemany): the group commit's write (batching.py)."""
+        """Many events in one INSERT (executemany)."""
         built = [self._row(payload, None) for payload in payloads]
-        if built:
-            await session.execute(outbox_table.insert(), [row for _, row in built])
+        await self.add_rows(session, [row for _, row in built])
         return [envelope for envelope, _ in built]
+
+    def rows(self, payloads: Sequence[BaseModel]) -> list[dict[str, Any]]:
+        """Outbox rows built before the transaction that writes them (`add_rows`). A group commit
+        (batching.py) builds each message's rows as it arrives: built inside the flush, a batch
+        of 1,000 events held the event loop for ~50 ms of envelope serialisation at once."""
+        return [self._row(payload, None)[1] for payload in payloads]
+
+    async def add_rows(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await session.execute(outbox_table.insert(), list(rows))
 
     def _row(self, payload: BaseModel, correlation_id: str | None) -> tuple[Envelope, dict[str, Any]]:
         topic = registration_of(type(payload)).topic

@@ -7,6 +7,7 @@ in one transaction (the transactional outbox and the idempotent consumer).
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -96,6 +97,7 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._writers = asyncio.Lock()
 
     @classmethod
     def connect(cls, url: str) -> Database:
@@ -104,7 +106,10 @@ class Database:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             # A busy timeout instead of "database is locked" when the relay and a handler overlap.
-            engine = create_async_engine(url, connect_args={"timeout": 30})
+            # pool_reset_on_return=None: every session here ends its transaction itself (commit, or
+            # rollback when it closes), so the pool's own ROLLBACK on return is a no-op that costs a
+            # hand-off to aiosqlite's thread: one of five per group commit (bench/README.md).
+            engine = create_async_engine(url, connect_args={"timeout": 30}, pool_reset_on_return=None)
             if parsed.database and parsed.database != ":memory:":
                 sa.event.listen(engine.sync_engine, "connect", _sqlite_wal)
         else:
@@ -118,6 +123,21 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def write_transaction(self) -> AsyncIterator[AsyncSession]:
+        """A transaction for a frequent writer (group commits, batched logs). SQLite takes one
+        writer at a time, and a connection that finds the write lock taken sleeps in SQLite's busy
+        handler, in steps of up to 100 ms, whether or not the lock is freed sooner; on a hot path
+        that sleep was the p99 (bench/README.md). Writers that go through here take turns on an
+        asyncio lock instead, and each starts the moment the previous one commits. PostgreSQL locks
+        rows, not the database: there this is `transaction()`."""
+        if self.is_postgres:
+            async with self.transaction() as session:
+                yield session
+            return
+        async with self._writers, self.transaction() as session:
             yield session
 
     async def ping(self) -> None:

@@ -108,7 +108,7 @@ class Stations:
         # transaction. Each caller still returns only after its own events are committed, so a
         # station is answered only for what is durably in the outbox (OCPP-J: an unanswered call
         # is retried by the station; the consumers deduplicate by event id).
-        self._events: GroupCommit[Any] = GroupCommit(
+        self._events: GroupCommit[dict[str, Any]] = GroupCommit(
             self._write_events,
             window_s=settings.group_commit_window_s,
             max_items=settings.group_commit_max_items,
@@ -387,11 +387,11 @@ class Stations:
 
     async def publish(self, events: Sequence[Any]) -> None:
         """Returns once the events are committed to the outbox (in a group commit)."""
-        await self._events.submit_many(events)
+        await self._events.submit_many(self.outbox.rows(events))
 
-    async def _write_events(self, events: list[Any]) -> None:
-        async with self.db.transaction() as session:
-            await self.outbox.add_many(session, events)
+    async def _write_events(self, rows: list[dict[str, Any]]) -> None:
+        async with self.db.write_transaction() as session:
+            await self.outbox.add_rows(session, rows)
         self._published()
 
     # --- authorization -------------------------------------------------------------------------
