@@ -1,11 +1,14 @@
-"""The group commit's write path on both databases: many events in one INSERT, rights still
-checked; SQLite files in write-ahead-log mode."""
+"""The group commit's write path on both databases: many events in one INSERT, rows built ahead,
+rights still checked; SQLite files in write-ahead-log mode, their frequent writers taking turns."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -61,5 +64,63 @@ async def test_group_committed_events_land_in_the_outbox_in_order(db_url: str) -
         if not db.is_postgres:
             async with db.engine.connect() as conn:
                 assert (await conn.execute(sa.text("PRAGMA journal_mode"))).scalar() == "wal"
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_rows_built_before_the_transaction_are_written_by_add_rows(db_url: str) -> None:
+    db = Database.connect(db_url)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(platform_metadata.create_all)
+        with pytest.raises(UnauthorisedPublisher):  # refused when built, before any transaction
+            Outbox(f"not-{uuid.uuid4().hex[:4]}", SystemClock()).rows([a_reservation(1)])
+        rows = Outbox(RESERVATIONS, SystemClock()).rows([a_reservation(i) for i in range(3)])
+        async with db.write_transaction() as session:
+            await Outbox(RESERVATIONS, SystemClock()).add_rows(session, rows)
+        async with db.sessions() as session:
+            stored = (await session.execute(sa.select(outbox_table.c.event_id).order_by(outbox_table.c.id))).scalars()
+            assert list(stored) == [row["event_id"] for row in rows]
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_a_session_closed_without_commit_leaves_nothing_behind(db_url: str) -> None:
+    """SQLite's pool does not roll back on return (db.py): the session's own close must."""
+    db = Database.connect(db_url)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(platform_metadata.create_all)
+        async with db.sessions() as session:
+            await session.execute(outbox_table.insert(), Outbox(RESERVATIONS, SystemClock()).rows([a_reservation(7)]))
+        async with db.transaction() as session:  # the same pooled connection, a new transaction
+            assert (await session.execute(sa.select(sa.func.count()).select_from(outbox_table))).scalar() == 0
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_sqlite_writers_take_turns_in_the_process(tmp_path: Path) -> None:
+    db = Database.connect(f"sqlite+aiosqlite:///{tmp_path / 'turns.db'}")
+    spans: list[tuple[str, float, float]] = []
+
+    async def writer(name: str) -> None:
+        async with db.write_transaction() as session:
+            began = asyncio.get_running_loop().time()
+            await session.execute(sa.text("SELECT 1"))
+            await asyncio.sleep(0.05)
+            spans.append((name, began, asyncio.get_running_loop().time()))
+
+    try:
+        await asyncio.gather(writer("a"), writer("b"), writer("c"))
+        spans.sort(key=lambda s: s[1])
+        # Each began after the one before had ended: never two writers at once.
+        assert all(later[1] >= earlier[2] for earlier, later in itertools.pairwise(spans))
+        assert len(spans) == 3
     finally:
         await db.dispose()

@@ -1,17 +1,22 @@
 """The hot-path settings (bench/README.md) as a station sees them: no permessage-deflate even when
-offered, schema validation inline, and MeterValues answered only once their events are committed
-to the outbox by the group commit."""
+offered, schema validation inline, MeterValues answered only once their events are committed to
+the outbox by the group commit, the garbage collector tuned, the journal written in slices."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import uuid
 
 import pytest
 import sqlalchemy as sa
 import websockets
 from chargeyard_gateway.adapters.orm import stations
 from chargeyard_gateway.bootstrap import gateway_of
+from chargeyard_gateway.domain import journal as journal_rules
+from chargeyard_gateway.service_layer.journal import Journal
+from chargeyard_platform.clock import SystemClock
 from chargeyard_platform.db import outbox_table
 from chargeyard_platform.runtime import Runtime
 from ocpp import messages as ocpp_messages
@@ -177,3 +182,30 @@ async def test_made_up_action_names_are_counted_as_one_label(gateway: Runtime) -
             assert answer[0] == 4 and answer[1] == name  # a CallError, as before
     assert received("unknown") == before + 2
     assert received("MadeUpOne") == 0.0 and received("MadeUpTwo") == 0.0
+
+
+async def test_the_garbage_collector_is_tuned_once_the_server_listens(gateway: Runtime) -> None:
+    await asyncio.wait_for(gateway_of(gateway).server.listening.wait(), 15)
+    assert gc.get_threshold() == tuple(gateway.settings.gc_thresholds)  # type: ignore[attr-defined]
+    assert gc.get_freeze_count() > 10_000  # what start-up built, out of every collection
+
+
+async def test_the_journal_is_written_in_slices_and_the_outbox_writer_gets_its_turn_between(
+    gateway: Runtime,
+) -> None:
+    station_id = f"HOT-PATH-JOURNAL-{uuid.uuid4().hex[:6]}"
+    history = Journal(gateway.db, SystemClock(), flush_interval_s=60, retention_days=1, slice_rows=200)
+    for n in range(450):
+        frame = json.dumps([2, str(n), "Heartbeat", {}])
+        history.record(journal_rules.entry(station_id, "in", frame, json.loads(frame), None))
+
+    flushing = asyncio.create_task(history.flush())
+    await asyncio.sleep(0)  # the flush has taken the writer for its first slice
+    async with gateway.db.write_transaction() as session:
+        # An outbox group commit between the journal's slices, not after all 450 rows.
+        await session.execute(sa.select(1))
+    assert not flushing.done()
+    assert await flushing == 450
+
+    rows = await history.history(station_id, limit=1000)
+    assert [int(r.unique_id) for r in rows] == list(range(449, -1, -1))  # every frame, newest first
