@@ -37,7 +37,9 @@ async def post_until_accepted(
     client: httpx.AsyncClient, stack: Stack, n: int, run: str, restarts: collections.Counter[str]
 ) -> str:
     """Retries through the publisher's restarts; the Idempotency-Key makes a retry safe."""
-    arrival = datetime(2026, 11, 23, 7, tzinfo=UTC)
+    # Tomorrow, whatever today is: a fixed date became a past one, and the reservation API's sweep
+    # then released all 60 as no-shows at its restart, publishing more than the fault allows.
+    arrival = (datetime.now(UTC) + timedelta(days=1)).replace(hour=7, minute=0, second=0, microsecond=0)
     body = {
         "site_id": f"kill-{run}",
         "arrival": arrival.isoformat(),
