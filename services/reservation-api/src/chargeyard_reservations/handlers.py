@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .adapters.orm import drivers, live_transactions, reservations, rfid_tokens, sites
 from .config import Settings
-from .domain.reservations import ACTIVE, OPEN, can_move, conflict_is_stale
+from .domain.reservations import ACTIVE, AT_CONNECTOR, OPEN, can_move, conflict_is_stale
 from .lifecycle import change, load
 from .webhooks import EVENT_TYPES, make_webhook_handler
 
@@ -40,12 +40,13 @@ async def on_schedule_updated(event: ScheduleUpdated, ctx: Context) -> None:
             continue
         status = S(row.status)
         values: dict[str, Any] = dict(
-            assigned_station_id=charge.station_id,
-            assigned_evse_id=charge.evse_id,
             planned_start=charge.planned_start,
             planned_finish=charge.planned_finish,
             planned_energy_wh=charge.energy_wh,
         )
+        if status not in AT_CONNECTOR or row.assigned_station_id is None:
+            # A car at a connector stays there: a plan made before it arrived does not move it.
+            values.update(assigned_station_id=charge.station_id, assigned_evse_id=charge.evse_id)
         reason = None
         if status in (S.REQUESTED, S.WAITLISTED):
             values["status"] = S.SCHEDULED.value

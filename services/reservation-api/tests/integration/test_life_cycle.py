@@ -356,6 +356,14 @@ async def test_qr_scan_starts_the_reservation_and_the_session_ends_completed(  #
     assert len(app_token) <= 20, "OCPP 1.6 §7.28: an idTag is a CiString20, or a 1.6 station refuses the start"
     gateway_knows = {t["id_token"] for e in await outbox_rows(db, "tokens.updated") for t in e["payload"]["tokens"]}
     assert app_token in gateway_knows, "the gateway can authorise the remote start from its token copy"
+    # A plan made before the scan put this car on another station: it is here, so here it stays.
+    await deliver(plan(a.site_id, (mine | {"energy_wh": 9_000}, "CP-ELSEWHERE")))
+    kept = ok(await driver.get(f"/v1/reservations/{mine['id']}"))
+    assert (kept["assigned_station_id"], kept["assigned_evse_id"], kept["planned_energy_wh"]) == (
+        a.station_id,
+        1,
+        9_000,
+    ), "the plan's energy applies, its connector does not"
     tx = {
         "station_id": a.station_id,
         "evse_id": 1,
@@ -376,7 +384,7 @@ async def test_qr_scan_starts_the_reservation_and_the_session_ends_completed(  #
     )
     done = ok(await driver.get(f"/v1/reservations/{mine['id']}"))
     assert (done["status"], done["delivered_wh"]) == ("completed", 28_500)
-    assert [u["status"] for u in await updates(db, mine["id"])] == ["arrived", "charging", "completed"]
+    assert [u["status"] for u in await updates(db, mine["id"])] == ["arrived", "arrived", "charging", "completed"]
 
 
 @pytest.mark.asyncio

@@ -27,6 +27,8 @@ UNAVAILABLE = frozenset({"Faulted", "Unavailable", "Offline"})
 FINISHED = frozenset(
     {ReservationStatus.COMPLETED, ReservationStatus.CANCELLED, ReservationStatus.NO_SHOW, ReservationStatus.REJECTED}
 )
+AT_CONNECTOR = frozenset({ReservationStatus.ARRIVED, ReservationStatus.CHARGING})
+"""The car is at a connector (scanned, identified or plugged in): the plan cannot move it."""
 TRIP_FIELDS = ("distance_km", "consumption_wh_per_100km", "outside_temperature_c", "soc_percent", "battery_capacity_wh")
 PLANNED_TERMS = ("arrival", "departure", "energy_wh", "max_power_w", "phases", "priority", "station_id", *TRIP_FIELDS)
 """What the planner reads of a reservation; a change of anything else (the plan echoed back by
@@ -95,6 +97,13 @@ async def on_reservation_updated(event: ReservationUpdated, ctx: Context) -> Non
         station_id=event.station_id,
         **{name: getattr(event, name) for name in TRIP_FIELDS if getattr(event, name) is not None},
     )
+    if event.status in AT_CONNECTOR and event.assigned_station_id is not None:
+        # Where the car is, not where the last plan put it: its station is pinned and its EVSE kept.
+        terms.update(
+            station_id=event.assigned_station_id,
+            assigned_station_id=event.assigned_station_id,
+            assigned_evse_id=event.assigned_evse_id,
+        )
     active = event.status not in FINISHED
     if row is None:
         # Made while the scheduler was not listening, an ad-hoc session, or an update that overtook

@@ -324,3 +324,21 @@ async def test_the_plan_keeps_each_board_of_the_topology_within_its_fuse(site: S
             per_slot[slot.start] = per_slot.get(slot.start, 0) + slot.power_w
     assert per_slot and max(per_slot.values()) <= 3 * 16 * 230, per_slot
     assert sum(planned(schedule, r).energy_wh for r in "HI") >= 19_900, "both still charge in full by departure"
+
+
+@pytest.mark.asyncio
+async def test_a_car_at_a_connector_is_planned_where_it_is(site: Site) -> None:
+    """The plan put J on one station; the driver scanned the other one's QR code: the next plan
+    follows the car instead of sending its power to the empty station."""
+    await site.publish(topology(22_000))
+    await site.publish(a_reservation("J"))
+    first = planned(await site.wait_for("a plan for J", charge_of("J")), "J")
+    where = "CP-2" if first.station_id == "CP-1" else "CP-1"
+    await site.publish(an_update("J", status=ReservationStatus.ARRIVED, assigned_station_id=where, assigned_evse_id=1))
+    moved = planned(
+        await site.wait_for(
+            "a plan with J where the car is", lambda e: charge_of("J")(e) and planned(e, "J").station_id == where
+        ),
+        "J",
+    )
+    assert moved.evse_id == 1 and moved.energy_wh >= 9_900, moved

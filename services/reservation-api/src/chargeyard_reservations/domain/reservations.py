@@ -14,7 +14,9 @@ S = ReservationStatus
 
 OPEN = frozenset({S.REQUESTED, S.SCHEDULED, S.WAITLISTED, S.CONFLICT})
 """Promised but the car is not there yet."""
-ACTIVE = OPEN | {S.ARRIVED, S.CHARGING}
+AT_CONNECTOR = frozenset({S.ARRIVED, S.CHARGING})
+"""The car is at a connector: a plan does not move it elsewhere."""
+ACTIVE = OPEN | AT_CONNECTOR
 FINAL = frozenset({S.COMPLETED, S.CANCELLED, S.NO_SHOW, S.REJECTED})
 
 _NEXT: dict[ReservationStatus, frozenset[ReservationStatus]] = {
