@@ -74,6 +74,10 @@ class Outbox:
         if rows:
             await session.execute(outbox_table.insert(), list(rows))
 
+    async def write_rows(self, db: Database, rows: Sequence[dict[str, Any]]) -> None:
+        """Rows built ahead, committed in a transaction of their own (`Database.write_batch`)."""
+        await db.write_batch(outbox_table.insert(), rows)
+
     def _row(self, payload: BaseModel, correlation_id: str | None) -> tuple[Envelope, dict[str, Any]]:
         topic = registration_of(type(payload)).topic
         if self.source not in topic.publishers:

@@ -124,3 +124,34 @@ async def test_sqlite_writers_take_turns_in_the_process(tmp_path: Path) -> None:
         assert len(spans) == 3
     finally:
         await db.dispose()
+
+
+@pytest.mark.integration
+@pytest.mark.asyncio
+async def test_a_batch_commits_whole_or_not_at_all_and_takes_its_turn(db_url: str) -> None:
+    db = Database.connect(db_url)
+    outbox = Outbox(RESERVATIONS, SystemClock())
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(platform_metadata.create_all)
+        first = outbox.rows([a_reservation(i) for i in range(3)])
+        await outbox.write_rows(db, first)
+        # A batch repeating an event id (unique) fails whole: its new row is not stored either.
+        with pytest.raises(sa.exc.IntegrityError):
+            await outbox.write_rows(db, [*outbox.rows([a_reservation(3)]), first[0]])
+        async with db.sessions() as session:
+            stored = (await session.execute(sa.select(outbox_table.c.event_id).order_by(outbox_table.c.id))).scalars()
+            assert list(stored) == [row["event_id"] for row in first]
+
+        async with db.write_transaction() as session:
+            batch = asyncio.create_task(outbox.write_rows(db, outbox.rows([a_reservation(4)])))
+            await asyncio.sleep(0.05)
+            # On SQLite writers take turns: the batch waits for the open write transaction.
+            # PostgreSQL locks rows, not the database: there it need not wait.
+            assert db.is_postgres or not batch.done()
+            await session.execute(sa.select(1))
+        await batch
+        async with db.sessions() as session:
+            assert (await session.execute(sa.select(sa.func.count()).select_from(outbox_table))).scalar() == 4
+    finally:
+        await db.dispose()

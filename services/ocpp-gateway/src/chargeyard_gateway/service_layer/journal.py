@@ -67,12 +67,11 @@ class Journal:
     async def flush(self) -> int:
         batch, self._queue = self._queue, []
         # In slices, each its own transaction: the outbox group commits take turns with the
-        # journal on the database's writer (Database.write_transaction), so one slice is the
-        # longest a MeterValues commit waits for history. Half a second of 2,000 calls/s in one
-        # INSERT held the writer for 30-100 ms and was the p99 (bench/README.md).
+        # journal on the database's writer (Database.write_batch), so one slice is the longest a
+        # MeterValues commit waits for history. Half a second of 2,000 calls/s in one INSERT held
+        # the writer for 30-100 ms and was the p99 (bench/README.md).
         for start in range(0, len(batch), self.slice_rows):
-            async with self.db.write_transaction() as session:
-                await session.execute(journal.insert(), batch[start : start + self.slice_rows])
+            await self.db.write_batch(journal.insert(), batch[start : start + self.slice_rows])
         return len(batch)
 
     async def prune(self) -> None:

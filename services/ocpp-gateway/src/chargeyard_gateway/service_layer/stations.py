@@ -390,8 +390,7 @@ class Stations:
         await self._events.submit_many(self.outbox.rows(events))
 
     async def _write_events(self, rows: list[dict[str, Any]]) -> None:
-        async with self.db.write_transaction() as session:
-            await self.outbox.add_rows(session, rows)
+        await self.outbox.write_rows(self.db, rows)
         self._published()
 
     # --- authorization -------------------------------------------------------------------------
