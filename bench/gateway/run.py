@@ -219,6 +219,8 @@ def driver(
     ]
     partial = servers[0].run_dir / f"partial-{prefix}json"
     cmd += ["--partial", str(partial)]
+    if os.environ.get("BENCH_TRACE", "") not in ("", "0"):
+        cmd += ["--trace", str(servers[0].run_dir / f"trace-{prefix}")]
     if storm:
         cmd.append("--storm")
     budget = 120 + size * 0.02 + params["saturate_s"] + len(params["fractions"]) * (params["rated_s"] + 1)
@@ -493,8 +495,16 @@ def main() -> None:
         default=os.environ.get("BENCH_DATABASE", "sqlite"),
         help="the gateway's database (postgres: CHARGEYARD_TEST_POSTGRES, a database per run)",
     )
+    parser.add_argument(
+        "--fractions",
+        type=float,
+        nargs="*",
+        default=params["fractions"],
+        help="the rated steps, as fractions of each server's own saturated rate",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench")
     args = parser.parse_args()
+    params["fractions"] = args.fractions
     args.out.mkdir(parents=True, exist_ok=True)
     print(
         f"bench/gateway ({'quick' if quick() else 'full'}): sizes {args.sizes}, servers {args.servers}", file=sys.stderr

@@ -146,35 +146,49 @@ class OutboxRelay:
                     pass
 
     async def relay_once(self) -> int:
-        async with self.db.transaction() as session:
-            query = (
-                sa.select(outbox_table.c.id, outbox_table.c.topic, outbox_table.c.key, outbox_table.c.envelope)
-                .where(outbox_table.c.sent_at.is_(None))
-                .order_by(outbox_table.c.id)
-                .limit(self.batch_size)
-            )
-            if self.db.is_postgres:
-                # Several instances of a service share the outbox without publishing a row twice.
-                query = query.with_for_update(skip_locked=True)
-            rows = (await session.execute(query)).all()
-            metrics.OUTBOX_BACKLOG.set(len(rows))
-            if not rows:
-                return 0
-            futures = [await self.producer.send(row.topic, row.envelope.encode(), key=row.key.encode()) for row in rows]
-            await asyncio.gather(*futures)
-            self.published += len(rows)
-            for row in rows:
-                metrics.EVENTS_PUBLISHED.labels(topic=row.topic).inc()
-            if self.kill_after_publish is not None and self.published >= self.kill_after_publish:
-                # Fault injection for the kill test: die after publishing, before marking sent.
-                log.warning("fault injection: SIGKILL after publishing %d events", self.published)
-                os.kill(os.getpid(), signal.SIGKILL)
-            await session.execute(
-                outbox_table.update()
-                .where(outbox_table.c.id.in_([row.id for row in rows]))
-                .values(sent_at=self.clock.now())
-            )
+        query = (
+            sa.select(outbox_table.c.id, outbox_table.c.topic, outbox_table.c.key, outbox_table.c.envelope)
+            .where(outbox_table.c.sent_at.is_(None))
+            .order_by(outbox_table.c.id)
+            .limit(self.batch_size)
+        )
+        if not self.db.is_postgres:
+            # SQLite: one process owns the file. Read, publish, then mark sent as a frequent writer
+            # taking its turn (Database.write_batch), not in SQLite's busy handler beside the
+            # group commits. A crash between publishing and marking republishes: at-least-once.
+            async with self.db.sessions() as session:
+                rows = (await session.execute(query)).all()
+            if await self._publish(rows):
+                await self.db.write_batch(self._mark_sent(rows))
             return len(rows)
+        async with self.db.transaction() as session:
+            # Several instances of a service share the outbox without publishing a row twice.
+            rows = (await session.execute(query.with_for_update(skip_locked=True))).all()
+            if await self._publish(rows):
+                await session.execute(self._mark_sent(rows))
+            return len(rows)
+
+    async def _publish(self, rows: Sequence[Any]) -> bool:
+        metrics.OUTBOX_BACKLOG.set(len(rows))
+        if not rows:
+            return False
+        futures = [await self.producer.send(row.topic, row.envelope.encode(), key=row.key.encode()) for row in rows]
+        await asyncio.gather(*futures)
+        self.published += len(rows)
+        for row in rows:
+            metrics.EVENTS_PUBLISHED.labels(topic=row.topic).inc()
+        if self.kill_after_publish is not None and self.published >= self.kill_after_publish:
+            # Fault injection for the kill test: die after publishing, before marking sent.
+            log.warning("fault injection: SIGKILL after publishing %d events", self.published)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return True
+
+    def _mark_sent(self, rows: Sequence[Any]) -> sa.Update:
+        return (
+            outbox_table.update()
+            .where(outbox_table.c.id.in_([row.id for row in rows]))
+            .values(sent_at=self.clock.now())
+        )
 
 
 @dataclass

@@ -313,10 +313,9 @@ class Stations:
 
     async def _write_seen(self, station_ids: list[str]) -> None:
         now = self.clock.now()
-        async with self.db.transaction() as session:
-            await session.execute(
-                stations.update().where(stations.c.id.in_(sorted(set(station_ids)))).values(last_seen_at=now)
-            )
+        await self.db.write_batch(
+            stations.update().where(stations.c.id.in_(sorted(set(station_ids)))).values(last_seen_at=now)
+        )
 
     # --- status, meter values ------------------------------------------------------------------
 
