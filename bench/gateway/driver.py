@@ -333,6 +333,20 @@ async def keepalive(stations: list[Station], recorder: Recorder, interval_s: flo
                 task.add_done_callback(tasks.discard)
 
 
+async def quiesce(server_pids: list[int], most_s: float = 30.0, idle_percent: float = 20.0) -> float:
+    """Seconds until the server is idle (under `idle_percent` of a core over half a second).
+    Saturated, the gateway answers faster than its outbox relay publishes: for seconds after, it
+    is still putting that backlog on Kafka, at up to 95 % of its core. A rated step that started
+    then measured the backlog, not its rate; each starts from an idle server instead."""
+    began = time.monotonic()
+    while time.monotonic() - began < most_s:
+        cpu = CpuMeter({"server": server_pids})
+        await asyncio.sleep(0.5)
+        if cpu.percent()["server"] < idle_percent:
+            break
+    return round(time.monotonic() - began, 1)
+
+
 @contextlib.contextmanager
 def no_collector_pauses() -> Iterator[None]:
     """The driver is the measuring instrument: its own garbage collections (gen2 up to 90 ms with
@@ -499,14 +513,16 @@ async def scenario(args: argparse.Namespace) -> dict[str, Any]:
     out["rated"] = []
     for fraction in args.fractions:
         rate = max(1.0, capacity * fraction)
-        await asyncio.sleep(0.5)
+        drained_s = await quiesce(pids["server"])
         recorder.reset()
         cpu = CpuMeter(pids)
         t = time.perf_counter()
         with no_collector_pauses():
             await open_loop(live, rate, args.rated_s)
         out["rated"].append(
-            {"offered_msg_s": round(rate, 1)} | recorder.summary(time.perf_counter() - t) | {"cpu": cpu.percent()}
+            {"offered_msg_s": round(rate, 1), "drained_s": drained_s}
+            | recorder.summary(time.perf_counter() - t)
+            | {"cpu": cpu.percent()}
         )
         if args.trace:
             write_trace(f"{args.trace}-{fraction}.txt", recorder, t)

@@ -223,7 +223,9 @@ def driver(
         cmd += ["--trace", str(servers[0].run_dir / f"trace-{prefix}")]
     if storm:
         cmd.append("--storm")
-    budget = 120 + size * 0.02 + params["saturate_s"] + len(params["fractions"]) * (params["rated_s"] + 1)
+    budget = (
+        120 + size * 0.02 + params["saturate_s"] + len(params["fractions"]) * (params["rated_s"] + 31)
+    )  # + draining (driver.quiesce)
     budget += params["storm_deadline_s"] + 30 if storm else 0
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=budget, preexec_fn=pinned(core), check=False)
@@ -256,7 +258,7 @@ def params_for_mode() -> tuple[list[int], dict[str, Any]]:
         "saturate_s": 10.0,
         "rated_s": 8.0,
         "settle_s": 3.0,
-        "fractions": [0.5, 0.7, 0.85],
+        "fractions": [0.3, 0.4, 0.5, 0.6, 0.7],
         "storm_deadline_s": 120.0,
     }
 
