@@ -8,7 +8,8 @@ from pydantic_settings import SettingsConfigDict
 
 
 class Settings(CallerSettings):
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True)
+    # `null` in the environment unsets an optional setting (GATEWAY_GC_INTERVALS_S=null, GATEWAY_PING_INTERVAL_S=null).
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True, env_parse_none_str="null")
 
     http_port: int = 8001
     ocpp_host: str = "127.0.0.1"
@@ -116,11 +117,13 @@ class Settings(CallerSettings):
         description="sys.setswitchinterval for the process: aiosqlite's worker thread hands every statement "
         "back to a busy event loop, which by default holds the GIL for 5 ms; unset = Python's default",
     )
-    gc_thresholds: tuple[int, int, int] | None = Field(
-        default=(20_000, 20, 100),
-        description="gc.set_threshold for the process, and the objects of start-up frozen out of collections "
-        "(gc.freeze); Python's default (700, 10, 10) ran a full collection of ~200 ms every 0.5-1 s with 1,000 "
-        "stations under load, the event loop standing still for each; unset = Python's default, nothing frozen",
+    gc_intervals_s: tuple[float, float] | None = Field(
+        default=(0.1, 600.0),
+        description="The garbage collector on a clock (entrypoints/collector.py): the young generations every "
+        "N s, a full collection every N s, Python's automatic collections off and what "
+        "start-up built frozen out of them (gc.freeze); counted by allocations, a young collection with "
+        "10,000 stations walked every station's waiting coroutines and stopped the event loop for 50-290 ms; "
+        "unset = Python's automatic collector with its default thresholds",
     )
     websocket_compression: bool = Field(
         default=False, description="permessage-deflate (RFC 7692): ~40 KB per connection, little gain on OCPP-J"
@@ -142,6 +145,14 @@ class Settings(CallerSettings):
             raise ValueError("ocpp_tls_port needs tls_cert_file and tls_key_file (PEM)")
         if self.ocpp_tls_port is not None and self.ocpp_tls_port == self.ocpp_port:
             raise ValueError("ocpp_tls_port must differ from ocpp_port")
+        return self
+
+    @model_validator(mode="after")
+    def _collector_intervals(self) -> "Settings":
+        if self.gc_intervals_s is not None:
+            young, full = self.gc_intervals_s
+            if not 0 < young <= full:
+                raise ValueError(f"gc_intervals_s: 0 < young ({young} s) <= full ({full} s) collections")
         return self
 
     @property

@@ -30,6 +30,12 @@ OCPP_CALL_SECONDS = Histogram(
     ["action", "direction"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+GC_PAUSE_SECONDS = Histogram(
+    "chargeyard_gateway_gc_pause_seconds",
+    "How long each paced garbage collection stopped the event loop, by generation (entrypoints/collector.py)",
+    ["generation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
 
 
 # Per message: `labels()` takes a lock and builds the label tuple every time (~2 % of the samples

@@ -1,6 +1,6 @@
 """The hot-path settings (bench/README.md) as a station sees them: no permessage-deflate even when
 offered, schema validation inline, MeterValues answered only once their events are committed to
-the outbox by the group commit, the garbage collector tuned, the journal written in slices."""
+the outbox by the group commit, the garbage collector on a clock, the journal written in slices."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import gc
 import json
 import uuid
+import weakref
 
 import pytest
 import sqlalchemy as sa
@@ -184,10 +185,32 @@ async def test_made_up_action_names_are_counted_as_one_label(gateway: Runtime) -
     assert received("MadeUpOne") == 0.0 and received("MadeUpTwo") == 0.0
 
 
-async def test_the_garbage_collector_is_tuned_once_the_server_listens(gateway: Runtime) -> None:
+class _Node:
+    """A reference cycle of its own: only the cycle collector can free it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+async def test_the_garbage_collector_runs_on_a_clock_once_the_server_listens(gateway: Runtime) -> None:
     await asyncio.wait_for(gateway_of(gateway).server.listening.wait(), 15)
-    assert gc.get_threshold() == tuple(gateway.settings.gc_thresholds)  # type: ignore[attr-defined]
+    young_s, _full_s = gateway.settings.gc_intervals_s  # type: ignore[attr-defined]
+    assert not gc.isenabled()  # no collection started by allocation counts
     assert gc.get_freeze_count() > 10_000  # what start-up built, out of every collection
+    before = _pauses("1")
+    cycle = _Node()
+    gone = weakref.ref(cycle)
+    del cycle
+    for _ in range(50):
+        await asyncio.sleep(young_s)
+        if gone() is None:
+            break
+    assert gone() is None  # garbage in a cycle is freed by the next young collection
+    assert _pauses("1") > before
+
+
+def _pauses(generation: str) -> float:
+    return REGISTRY.get_sample_value("chargeyard_gateway_gc_pause_seconds_count", {"generation": generation}) or 0.0
 
 
 async def test_the_journal_is_written_in_slices_and_the_outbox_writer_gets_its_turn_between(

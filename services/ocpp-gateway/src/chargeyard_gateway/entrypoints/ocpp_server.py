@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import logging
 import re
 import sys
@@ -34,6 +33,7 @@ from ..service_layer.connections import CLOSE_REPLACED, Connections
 from ..service_layer.credentials import StationCredentials
 from ..service_layer.journal import Journal
 from ..service_layer.stations import KnownStation, Stations
+from .collector import PacedCollector
 
 log = logging.getLogger(__name__)
 
@@ -57,17 +57,9 @@ async def _nothing() -> None:
     return None
 
 
-def tune_garbage_collector(thresholds: tuple[int, int, int]) -> None:
-    """Fewer, cheaper collections on the hot path. Under load every station has a message in
-    flight; with Python's default gen0 threshold of 700 those live objects are promoted at every
-    collection, so full collections came every 0.5-1 s, each stopping the event loop for ~200 ms
-    with 1,000 stations (measured with gc.callbacks; it was 38 % of the CPU when saturated and
-    the p99 tail). A larger gen0 lets a message's objects die young; freezing what start-up
-    built (modules, schemas, metadata: ~100,000-175,000 objects) takes them out of every full
-    collection (gc.freeze, the pre-fork recipe of the gc docs, used here after start-up)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*thresholds)
+async def _stopped(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 class OcppServer:
@@ -129,9 +121,10 @@ class OcppServer:
             # Each SQLite statement (aiosqlite's thread) waits for the loop to release the GIL:
             # 5 ms by default, for every statement, when thousands of stations keep the loop busy.
             sys.setswitchinterval(settings.gil_switch_interval_s)
-        if settings.gc_thresholds is not None:
-            tune_garbage_collector(settings.gc_thresholds)
         async with contextlib.AsyncExitStack() as stack:
+            if settings.gc_intervals_s is not None:
+                collector = asyncio.create_task(PacedCollector(*settings.gc_intervals_s).run(), name="gc")
+                stack.push_async_callback(_stopped, collector)
             await stack.enter_async_context(
                 serve(
                     self._session,
