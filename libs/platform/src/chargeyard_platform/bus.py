@@ -113,6 +113,7 @@ class OutboxRelay:
         clock: Clock,
         *,
         poll_interval_s: float,
+        linger_s: float = 0.0,
         kill_after_publish: int | None = None,
         batch_size: int = 200,
     ) -> None:
@@ -120,6 +121,7 @@ class OutboxRelay:
         self.producer = producer
         self.clock = clock
         self.poll_interval_s = poll_interval_s
+        self.linger_s = linger_s
         self.batch_size = batch_size
         self.kill_after_publish = kill_after_publish
         self.published = 0
@@ -143,7 +145,11 @@ class OutboxRelay:
                 try:
                     await asyncio.wait_for(self.wakeup.wait(), self.poll_interval_s)
                 except TimeoutError:
-                    pass
+                    continue
+                if self.linger_s:
+                    # Woken by one commit: the next ones of a steady trickle join this pass
+                    # (one read, one publish, one "sent" write for all of them).
+                    await asyncio.sleep(self.linger_s)
 
     async def relay_once(self) -> int:
         query = (

@@ -89,6 +89,7 @@ class Runtime:
             self._producer,
             self.clock,
             poll_interval_s=settings.outbox_poll_interval_s,
+            linger_s=settings.outbox_linger_s,
             kill_after_publish=settings.fault_kill_after_publish,
         )
         self._spawn("outbox-relay", self.relay.run())

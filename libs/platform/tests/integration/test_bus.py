@@ -143,3 +143,36 @@ async def test_a_service_may_only_publish_on_its_own_topics(db_url: str, broker:
                 await runtime.outbox.add(session, plan)
     finally:
         await runtime.db.dispose()
+
+
+@pytest.mark.asyncio
+async def test_a_woken_relay_lingers_so_a_trickle_of_commits_goes_out_in_one_pass(db_url: str, broker: Broker) -> None:
+    await ensure_topics(broker.bootstrap)
+    settings = ServiceSettings(
+        database_url=db_url,
+        kafka_bootstrap_servers=broker.bootstrap,
+        http_port=1,
+        kafka_group_id=f"probe-{uuid.uuid4().hex[:8]}",
+        outbox_poll_interval_s=30,  # only the commits' wake-ups drive the relay here
+        outbox_linger_s=0.5,
+    )
+    runtime = probe_runtime(settings, name=RESERVATIONS)
+    await runtime.start()
+    try:
+        await asyncio.sleep(0.2)  # the relay's first pass (an empty outbox) is behind it
+        assert runtime.relay is not None
+        start = runtime.relay.published
+        marker = uuid.uuid4().hex[:8]
+        for n in (1, 2):
+            async with runtime.db.transaction() as session:
+                await runtime.outbox.add(session, a_reservation(f"{marker}-{n}"))
+            runtime.wake_relay()
+            await asyncio.sleep(0.1)
+        assert runtime.relay.published == start  # the first commit's wake-up is lingering
+
+        async def both_published() -> bool:
+            return runtime.relay is not None and runtime.relay.published == start + 2
+
+        await wait_for(both_published, timeout=5)
+    finally:
+        await runtime.stop()

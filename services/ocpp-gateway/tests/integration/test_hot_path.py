@@ -209,6 +209,12 @@ async def test_the_garbage_collector_runs_on_a_clock_once_the_server_listens(gat
     assert _pauses("1") > before
 
 
+async def test_the_gateways_outbox_relay_lingers_after_a_wake_up(gateway: Runtime) -> None:
+    # The gateway's own default (config.py); the platform's is 0 (publish at once).
+    assert gateway.relay is not None
+    assert gateway.relay.linger_s == gateway.settings.outbox_linger_s == 0.02
+
+
 def _pauses(generation: str) -> float:
     return REGISTRY.get_sample_value("chargeyard_gateway_gc_pause_seconds_count", {"generation": generation}) or 0.0
 

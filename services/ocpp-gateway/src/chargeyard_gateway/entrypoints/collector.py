@@ -7,10 +7,11 @@ replaces that chain. New chains are allocated while old ones are freed, so the c
 moves while the young generations fill up with every station's current chain. With 10,000
 stations a collection of generation 0 then went over 100,000-200,000 live objects and stopped
 the event loop for 50-120 ms, one of generation 1 for 170-290 ms (measured with gc.callbacks,
-bench/README.md, sixth round); those pauses were the p99 of every rated step.
+bench/README.md, sixth round), long enough on their own to break a p99 of 100 ms.
 
 Collected on a clock, each young collection only meets what was allocated since the last tick
-(5-15 ms every 100 ms with 10,000 stations at ~1,000 msg/s). What outlives a tick goes to the
+(mostly 5-15 ms every 100 ms with 10,000 stations at ~1,000 msg/s, a few of 20-50 ms and,
+while thousands of stations connect, single ones of 340-435 ms). What outlives a tick goes to the
 oldest generation, which only a full collection walks (1.0-1.2 s with 10,000 stations connected):
 that runs at its own long interval, and is logged with its length. Objects there that die are
 freed by their reference counts as always; only garbage in reference cycles waits for it.
