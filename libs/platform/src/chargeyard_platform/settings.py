@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import AwareDatetime, Field, model_validator
@@ -11,6 +12,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .clock import Clock, SimulatedClock, SystemClock
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "dev-secret"})
+
+# After a commit wakes the outbox relay, wait this long for more rows before publishing (fewer,
+# larger passes under a steady trickle of events; 0 = publish at once). A service with its own
+# default re-declares the field with this type.
+OutboxLinger = Annotated[float, Field(ge=0, le=1.0)]
 
 
 class Profile(StrEnum):
@@ -44,13 +50,7 @@ class ServiceSettings(BaseSettings):
     )
     consumer_retries: int = Field(default=3, ge=0)
     outbox_poll_interval_s: float = Field(default=0.05, gt=0)
-    outbox_linger_s: float = Field(
-        default=0.0,
-        ge=0,
-        le=1.0,
-        description="After a commit wakes the outbox relay, wait this long for more rows before publishing "
-        "(fewer, larger passes under a steady trickle of events; 0 = publish at once)",
-    )
+    outbox_linger_s: OutboxLinger = Field(default=0.0, description="Seconds the woken outbox relay waits for more rows")
     fault_kill_after_publish: int | None = Field(
         default=None, description="Fault injection for the kill test: SIGKILL after the n-th publish"
     )

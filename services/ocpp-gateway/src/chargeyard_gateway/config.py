@@ -2,7 +2,7 @@ from pathlib import Path
 from typing import Any
 
 from chargeyard_platform.auth import CallerSettings
-from chargeyard_platform.settings import Profile
+from chargeyard_platform.settings import OutboxLinger, Profile
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -95,10 +95,8 @@ class Settings(CallerSettings):
         description="Collect many stations' events this long into one outbox transaction (group commit)",
     )
     group_commit_max_items: int = Field(default=1000, ge=1, description="A group commit flushes at this many events")
-    outbox_linger_s: float = Field(
+    outbox_linger_s: OutboxLinger = Field(
         default=0.02,
-        ge=0,
-        le=1.0,
         description="After a commit wakes the outbox relay, wait this long for more rows before publishing: "
         "woken by every group commit, the relay made one pass (read, publish, mark sent) per few events "
         "(measured: 0.59-0.62 instead of 0.75 ms of CPU per call at 30 % load, 1,000 stations)",
