@@ -15,6 +15,33 @@ from pathlib import Path
 import pytest
 
 RUN = Path(__file__).resolve().parents[1] / "run.py"
+sys.path.insert(0, str(RUN.parent))
+from driver import kept_up, rated_fractions  # noqa: E402  (the bench's own directory, as run.py sees it)
+
+
+def step(offered: float, achieved: float, p99_ms: float | None) -> dict[str, float | None]:
+    return {"offered_msg_s": offered, "msg_s": achieved, "p99_ms": p99_ms}
+
+
+def test_rated_steps_climb_while_the_server_keeps_up_and_stop_at_the_first_it_does_not() -> None:
+    done: list[dict[str, float | None]] = []
+    steps = rated_fractions([0.3, 0.7], done, climb_p99_ms=100, climb_to=1.0)
+    p99s = {0.3: 20, 0.7: 40, 0.8: 90, 0.9: 150}
+    taken = []
+    for fraction in steps:
+        taken.append(round(fraction, 2))
+        done.append(step(1000 * fraction, 1000 * fraction, p99s.get(round(fraction, 2), 0)))
+    assert taken == [0.3, 0.7, 0.8, 0.9]  # 0.9 broke p99: no 1.0
+
+    done.clear()
+    assert [round(f, 2) for f in rated_fractions([0.5], done, 0, 1.0)] == [0.5]  # climbing off
+
+
+def test_a_step_is_kept_up_only_within_the_p99_and_at_95_percent_of_the_offered_rate() -> None:
+    assert kept_up(step(1000, 960, 99.9), 100)
+    assert not kept_up(step(1000, 940, 50), 100)  # fell behind
+    assert not kept_up(step(1000, 1000, 100.1), 100)
+    assert not kept_up(step(1000, 0, None), 100)  # nothing answered
 
 
 @pytest.mark.integration
@@ -43,6 +70,9 @@ def test_quick_bench_prints_a_table_with_sane_numbers(tmp_path: Path) -> None:
         assert 0 < result["mem_per_conn_kb"] < 1024
         assert saturated["cpu"]["server"] > 1 and saturated["cpu"]["driver"] > 0
         assert result["rated"] and result["rated"][0]["calls"] > 0
+        # Quick mode: one step at 0.5, climbing to 0.6 only if that one was kept up.
+        fractions = [r["fraction"] for r in result["rated"]]
+        assert fractions == ([0.5, 0.6] if kept_up(result["rated"][0], 100.0) else [0.5])
     published = by_server["gateway"]["published"]
     # Every MeterValues the gateway answered reached meter.values (at least once).
     assert published["records"] >= published["answered_in_phases"] > 0
