@@ -402,18 +402,26 @@ def kept_up(step: dict[str, Any], p99_ms: float) -> bool:
     return step["p99_ms"] is not None and step["p99_ms"] <= p99_ms and step["msg_s"] >= 0.95 * step["offered_msg_s"]
 
 
+CLIMB_STEP = 0.1
+
+
 def rated_fractions(
     fractions: list[float], done: list[dict[str, Any]], climb_p99_ms: float, climb_to: float
 ) -> Iterator[float]:
     """The given steps; then, while the last step was kept up (`kept_up` at `climb_p99_ms`; 0 = no
-    climbing), steps of 0.1 more up to `climb_to`. Without the climb a server that kept up with its
-    top step reports that step as its sustained rate, a lower bound: at 70 % the bare server's p99
-    was 27 ms (bench/README.md, seventh round)."""
+    climbing), steps of CLIMB_STEP more up to `climb_to`. Without the climb a server that kept up
+    with its top step reports that step as its sustained rate, a lower bound: at 70 % the bare
+    server's p99 was 27 ms (bench/README.md, seventh round)."""
     yield from fractions
     fraction = max(fractions, default=0.0)
-    while climb_p99_ms and done and kept_up(done[-1], climb_p99_ms) and fraction + 0.1 <= climb_to + 1e-9:
-        fraction += 0.1
+    while climb_p99_ms and done and kept_up(done[-1], climb_p99_ms) and fraction + CLIMB_STEP <= climb_to + 1e-9:
+        fraction += CLIMB_STEP
         yield fraction
+
+
+def most_rated_steps(fractions: list[float], climb_to: float) -> int:
+    """How many steps `rated_fractions` takes at most (every step kept up): for a time budget."""
+    return len(fractions) + max(0, round((climb_to - max(fractions, default=0.0)) / CLIMB_STEP))
 
 
 async def storm(stations: list[Station], deadline_s: float) -> dict[str, Any]:

@@ -36,7 +36,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from chargeyard_devstack.stack import Broker, free_port, tansu_binary, wait_for_port
 from chargeyard_platform.bus import ensure_topics
-from driver import kept_up  # this directory is the script's, first on sys.path
+from driver import kept_up, most_rated_steps  # this directory is the script's, first on sys.path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -231,7 +231,7 @@ def driver(
         cmd += ["--trace", str(servers[0].run_dir / f"trace-{prefix}")]
     if storm:
         cmd.append("--storm")
-    steps = len(params["fractions"]) + max(0, round((params["climb_to"] - max(params["fractions"], default=0)) / 0.1))
+    steps = most_rated_steps(params["fractions"], params["climb_to"])
     budget = 120 + size * 0.02 + params["saturate_s"] + steps * (params["rated_s"] + 31)  # + draining (driver.quiesce)
     budget += params["storm_deadline_s"] + 30 if storm else 0
     try:
