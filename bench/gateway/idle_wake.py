@@ -14,6 +14,8 @@ import json
 import os
 import time
 
+from host import cpu_model  # this directory is the script's, first on sys.path
+
 PAYLOAD = json.dumps(
     {
         "connectorId": 1,
@@ -47,11 +49,6 @@ def timed(units: int, gap_s: float) -> float:
         unit()
         total += time.perf_counter() - start
     return total / units * 1e6
-
-
-def cpu_model() -> str:
-    with open("/proc/cpuinfo") as f:
-        return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")
 
 
 def main() -> None:

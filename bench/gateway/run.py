@@ -37,6 +37,7 @@ from aiokafka import AIOKafkaConsumer
 from chargeyard_devstack.stack import Broker, free_port, tansu_binary, wait_for_port
 from chargeyard_platform.bus import ensure_topics
 from driver import kept_up, most_rated_steps  # this directory is the script's, first on sys.path
+from host import cpu_model
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -52,12 +53,6 @@ def quick() -> bool:
 
 
 def machine() -> dict[str, str]:
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     with open("/proc/meminfo") as f:
         mem_kb = int(f.readline().split()[1])
     versions = {
@@ -66,7 +61,7 @@ def machine() -> dict[str, str]:
     }
     tansu = subprocess.run([str(tansu_binary()), "--version"], capture_output=True, text=True, check=False)
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": str(os.cpu_count()),
         "ram": f"{mem_kb / 2**20:.1f} GiB",
         "kernel": platform.release(),
