@@ -1,4 +1,4 @@
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from chargeyard_contracts import (
@@ -39,6 +39,25 @@ def test_envelope_round_trip_keeps_payload_and_key() -> None:
     assert again.key == "site-1"
     assert again.type == "ReservationCreated"
     assert decode(again) == event
+
+
+def test_a_wrapped_envelope_is_what_validation_would_have_built() -> None:
+    # wrap() skips validating again (model_construct); what it builds must be what validating the
+    # same fields gives, the time in UTC.
+    event = a_reservation()
+    envelope = Envelope.wrap(
+        event, source="reservation-api", occurred_at=datetime(2026, 3, 29, 2, 30, tzinfo=timezone(timedelta(hours=2)))
+    )
+    assert envelope == Envelope.model_validate(envelope.model_dump())
+    assert envelope == Envelope.model_validate_json(envelope.model_dump_json())
+    assert envelope.occurred_at == NOW and envelope.occurred_at.tzinfo is UTC
+
+
+def test_wrap_refuses_a_naive_time_and_an_empty_source() -> None:
+    with pytest.raises(ValueError, match="offset"):
+        Envelope.wrap(a_reservation(), source="reservation-api", occurred_at=datetime(2026, 3, 29))
+    with pytest.raises(ValueError, match="source"):
+        Envelope.wrap(a_reservation(), source="", occurred_at=NOW)
 
 
 def test_times_with_any_offset_become_utc() -> None:
