@@ -53,6 +53,16 @@ def test_a_wrapped_envelope_is_what_validation_would_have_built() -> None:
     assert envelope.occurred_at == NOW and envelope.occurred_at.tzinfo is UTC
 
 
+def test_wrap_json_is_the_json_of_wrap() -> None:
+    # The outbox stores wrap_json's text; consumers read it as the Envelope that wrap builds.
+    event = a_reservation(arrival="2026-03-29T03:00:00+02:00")
+    event_id, key, text = Envelope.wrap_json(event, source="reservation-api", occurred_at=NOW, correlation_id="c-1")
+    same = Envelope.wrap(event, source="reservation-api", occurred_at=NOW, correlation_id="c-1", event_id=event_id)
+    assert text == same.model_dump_json()
+    assert key == same.key == "site-1"
+    assert decode(Envelope.model_validate_json(text)) == event
+
+
 def test_wrap_refuses_a_naive_time_and_an_empty_source() -> None:
     with pytest.raises(ValueError, match="offset"):
         Envelope.wrap(a_reservation(), source="reservation-api", occurred_at=datetime(2026, 3, 29))
