@@ -131,6 +131,22 @@ TRIGGERED_ANSWERED: list[float] = []
 """When each triggered StatusNotification was answered (perf_counter)."""
 
 
+def meter_values_payload(energy_wh: int) -> str:
+    """The MeterValues every station sends: energy register, power, current per phase, voltage, SoC."""
+    ts = CLOCK.now()
+    return (
+        '{"connectorId":1,"meterValue":[{"timestamp":"' + ts + '","sampledValue":['
+        '{"value":"' + str(energy_wh) + '","measurand":"Energy.Active.Import.Register","unit":"Wh",'
+        '"context":"Sample.Periodic"},'
+        '{"value":"11040","measurand":"Power.Active.Import","unit":"W","context":"Sample.Periodic"},'
+        '{"value":"16.0","measurand":"Current.Import","unit":"A","phase":"L1","context":"Sample.Periodic"},'
+        '{"value":"16.0","measurand":"Current.Import","unit":"A","phase":"L2","context":"Sample.Periodic"},'
+        '{"value":"16.0","measurand":"Current.Import","unit":"A","phase":"L3","context":"Sample.Periodic"},'
+        '{"value":"230.1","measurand":"Voltage","unit":"V","phase":"L1-N","context":"Sample.Periodic"},'
+        '{"value":"57","measurand":"SoC","unit":"Percent","location":"EV","context":"Sample.Periodic"}]}]}'
+    )
+
+
 @dataclass
 class Recorder:
     latencies: array = field(default_factory=lambda: array("d"))
@@ -274,18 +290,7 @@ class Station:
         if self.seq % 10 == 9:
             return "Heartbeat", "{}"
         self.energy_wh += 7
-        ts = CLOCK.now()
-        return "MeterValues", (
-            '{"connectorId":1,"meterValue":[{"timestamp":"' + ts + '","sampledValue":['
-            '{"value":"' + str(self.energy_wh) + '","measurand":"Energy.Active.Import.Register","unit":"Wh",'
-            '"context":"Sample.Periodic"},'
-            '{"value":"11040","measurand":"Power.Active.Import","unit":"W","context":"Sample.Periodic"},'
-            '{"value":"16.0","measurand":"Current.Import","unit":"A","phase":"L1","context":"Sample.Periodic"},'
-            '{"value":"16.0","measurand":"Current.Import","unit":"A","phase":"L2","context":"Sample.Periodic"},'
-            '{"value":"16.0","measurand":"Current.Import","unit":"A","phase":"L3","context":"Sample.Periodic"},'
-            '{"value":"230.1","measurand":"Voltage","unit":"V","phase":"L1-N","context":"Sample.Periodic"},'
-            '{"value":"57","measurand":"SoC","unit":"Percent","location":"EV","context":"Sample.Periodic"}]}]}'
-        )
+        return "MeterValues", meter_values_payload(self.energy_wh)
 
     def abort(self) -> None:
         if self.ws is not None:

@@ -76,3 +76,18 @@ def test_quick_bench_prints_a_table_with_sane_numbers(tmp_path: Path) -> None:
     published = by_server["gateway"]["published"]
     # Every MeterValues the gateway answered reached meter.values (at least once).
     assert published["records"] >= published["answered_in_phases"] > 0
+
+
+def test_the_session_path_bench_answers_every_message_and_prints_its_cost() -> None:
+    script = RUN.parent / "session_path.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--sessions", "4", "--messages", "5", "--repeat", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]  # it exits non-zero when an answer is missing
+    line = done.stdout.strip().splitlines()[-1]
+    assert line.startswith("session path, 4 sessions x 5 MeterValues x 2: CPU per message median ")
+    median = float(line.split("median ")[1].split(" us")[0])
+    assert 1 < median < 100_000
