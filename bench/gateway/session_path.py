@@ -25,17 +25,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chargeyard_gateway.adapters.ocpp import casing, schemas, signatures
 from chargeyard_gateway.adapters.ocpp.v16 import CentralSystem16
 from chargeyard_gateway.bootstrap import MIGRATIONS
 from chargeyard_gateway.config import Settings
+from chargeyard_gateway.entrypoints.ocpp_server import tune_process
 from chargeyard_gateway.service_layer.journal import Journal
 from chargeyard_gateway.service_layer.stations import Stations
 from chargeyard_platform.bus import Outbox
 from chargeyard_platform.clock import SystemClock
 from chargeyard_platform.db import Database
 from driver import meter_values_payload  # this directory is the script's, first on sys.path
-from ocpp import messages as ocpp_messages
 
 
 class Socket:
@@ -49,17 +48,13 @@ class Socket:
 
 
 async def measure(sessions: int, messages: int, repeat: int) -> list[float]:
-    # What the server sets up for every session (entrypoints/ocpp_server.py).
-    ocpp_messages.ASYNC_VALIDATION = False
-    schemas.install()
-    casing.install()
-    signatures.install()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'gateway.db'}"
+        settings = Settings(database_url=url)
+        tune_process(settings)  # as the server does for its sessions
         db = Database.connect(url)
         await db.migrate(MIGRATIONS)
         clock = SystemClock()
-        settings = Settings(database_url=url)
         stations = Stations(db, Outbox("ocpp-gateway", clock), clock, settings, lambda: None)
         journal = Journal(db, clock, flush_interval_s=settings.journal_flush_interval_s, retention_days=1)
         journal_task = asyncio.ensure_future(journal.run())
@@ -98,7 +93,8 @@ async def measure(sessions: int, messages: int, repeat: int) -> list[float]:
                 raise SystemExit(f"{answered} answers for {sessions * (5 + repeat * messages)} MeterValues")
             return per_message
         finally:
-            journal_task.cancel()
+            journal_task.cancel()  # its last flush runs before the writer thread is shut down
+            await asyncio.gather(journal_task, return_exceptions=True)
             await db.dispose()
 
 

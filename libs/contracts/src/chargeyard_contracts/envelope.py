@@ -33,8 +33,8 @@ class Envelope(Contract):
     ) -> Envelope:
         # Built without validating again (model_construct): the payload is a validated contract
         # model and type, version and key come from the registry; the checks that validation
-        # would make on the caller's values are made in _fields. Validating each envelope again
-        # was a tenth of the gateway's cost per MeterValues (bench/README.md, ninth round).
+        # would make on the caller's values are made in _fields. The gateway wraps one envelope
+        # per MeterValues (bench/README.md, ninth round).
         fields = cls._fields(payload, source, occurred_at, correlation_id, event_id)
         return cls.model_construct(**fields, payload=payload.model_dump(mode="json"))
 

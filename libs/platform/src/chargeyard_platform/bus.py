@@ -74,9 +74,7 @@ class Outbox:
             topic = self._topic_of(payload)
             now = self.clock.now()
             event_id, key, envelope = Envelope.wrap_json(payload, source=self.source, occurred_at=now)
-            rows.append(
-                {"event_id": str(event_id), "topic": topic, "key": key, "envelope": envelope, "created_at": now}
-            )
+            rows.append(_outbox_row(event_id, topic, key, envelope, now))
         return rows
 
     async def add_rows(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -98,13 +96,13 @@ class Outbox:
         envelope = Envelope.wrap(
             payload, source=self.source, occurred_at=self.clock.now(), correlation_id=correlation_id
         )
-        return envelope, {
-            "event_id": str(envelope.event_id),
-            "topic": topic,
-            "key": envelope.key,
-            "envelope": envelope.model_dump_json(),
-            "created_at": envelope.occurred_at,
-        }
+        return envelope, _outbox_row(
+            envelope.event_id, topic, envelope.key, envelope.model_dump_json(), envelope.occurred_at
+        )
+
+
+def _outbox_row(event_id: uuid.UUID, topic: str, key: str, envelope: str, created_at: datetime) -> dict[str, Any]:
+    return {"event_id": str(event_id), "topic": topic, "key": key, "envelope": envelope, "created_at": created_at}
 
 
 def kafka_producer(bootstrap: str, client_id: str, *, idempotent: bool = False) -> AIOKafkaProducer:

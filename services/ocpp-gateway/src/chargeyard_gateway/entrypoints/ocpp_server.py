@@ -62,6 +62,21 @@ async def _stopped(task: asyncio.Task[None]) -> None:
     await asyncio.gather(task, return_exceptions=True)
 
 
+def tune_process(settings: Settings) -> None:
+    """The process-wide settings the server runs its sessions with (also bench/gateway/session_path.py)."""
+    # The ocpp library validates every payload in a thread pool by default; handing each
+    # message to a thread and back costs more than validating it (bench/README.md).
+    ocpp_messages.ASYNC_VALIDATION = not settings.schema_validation_inline
+    if settings.schema_validation_compiled:
+        schemas.install()  # the largest cost per message under load was jsonschema (adapters/ocpp/schemas.py)
+    casing.install()  # the library's key conversion, each key's result remembered (adapters/ocpp/casing.py)
+    signatures.install()  # the library's inspect.signature per Call, remembered (adapters/ocpp/signatures.py)
+    if settings.gil_switch_interval_s is not None:
+        # Each SQLite statement (aiosqlite's thread) waits for the loop to release the GIL:
+        # 5 ms by default, for every statement, when thousands of stations keep the loop busy.
+        sys.setswitchinterval(settings.gil_switch_interval_s)
+
+
 class OcppServer:
     """Two listeners, one fleet: ws:// on `ocpp_port` (profiles 0 and 1) and, when configured,
     wss:// on `ocpp_tls_port` (profiles 2 and 3, and 1 for stations that prefer TLS).
@@ -110,17 +125,7 @@ class OcppServer:
             # OCPP-J frames are small; permessage-deflate keeps a zlib context per socket (~40 KB).
             "compression": "deflate" if settings.websocket_compression else None,
         }
-        # The ocpp library validates every payload in a thread pool by default; handing each
-        # message to a thread and back costs more than validating it (bench/README.md).
-        ocpp_messages.ASYNC_VALIDATION = not settings.schema_validation_inline
-        if settings.schema_validation_compiled:
-            schemas.install()  # the largest cost per message under load was jsonschema (adapters/ocpp/schemas.py)
-        casing.install()  # the library's key conversion, each key's result remembered (adapters/ocpp/casing.py)
-        signatures.install()  # the library's inspect.signature per Call, remembered (adapters/ocpp/signatures.py)
-        if settings.gil_switch_interval_s is not None:
-            # Each SQLite statement (aiosqlite's thread) waits for the loop to release the GIL:
-            # 5 ms by default, for every statement, when thousands of stations keep the loop busy.
-            sys.setswitchinterval(settings.gil_switch_interval_s)
+        tune_process(settings)
         async with contextlib.AsyncExitStack() as stack:
             if settings.gc_intervals_s is not None:
                 collector = asyncio.create_task(PacedCollector(*settings.gc_intervals_s).run(), name="gc")

@@ -184,7 +184,7 @@ class CentralSystemSession:
                 await self._send(refusal)
             return
         # What ocpp's ChargePoint.route_message does, from the frame parsed above: the library's
-        # own would parse it again (`unpack`), a twentieth of a MeterValues' cost (bench/README.md).
+        # own would parse it again (`unpack`; bench/README.md, ninth round).
         msg = _FRAMES[message[0]](*message[1:])
         if not isinstance(msg, Call):
             self._response_queue.put_nowait(msg)  # type: ignore[attr-defined]
