@@ -58,11 +58,9 @@ class Outbox:
         await session.execute(outbox_table.insert().values(**row))
         return envelope
 
-    async def add_many(self, session: AsyncSession, payloads: Sequence[BaseModel]) -> list[Envelope]:
+    async def add_many(self, session: AsyncSession, payloads: Sequence[BaseModel]) -> None:
         """Many events in one INSERT (executemany)."""
-        built = [self._row(payload, None) for payload in payloads]
-        await self.add_rows(session, [row for _, row in built])
-        return [envelope for envelope, _ in built]
+        await self.add_rows(session, self.rows(payloads))
 
     def rows(self, payloads: Sequence[BaseModel]) -> list[dict[str, Any]]:
         """Outbox rows built before the transaction that writes them (`add_rows`). A group commit
